@@ -1,0 +1,116 @@
+"""Reading and writing the files that move between stages.
+
+Every write goes to a temporary file in the destination folder and is renamed into place, so an
+interrupted stage never leaves a half-written file that looks valid.
+"""
+
+import json
+import math
+import numbers
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from regpipe.errors import UserError
+
+SIGNIFICANT_DIGITS = 10
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``, renamed onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise UserError(f"{path}: cannot write here: {error.strerror}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise UserError(f"{path}: write failed: {error.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame, chosen by the file's suffix."""
+    path = Path(path)
+    readers: dict[str, Callable[[Path], pd.DataFrame]] = {
+        ".csv": pd.read_csv,
+        ".parquet": pd.read_parquet,
+    }
+    if path.suffix not in readers:
+        raise UserError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet")
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    try:
+        return readers[path.suffix](path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise UserError(f"{path}: cannot read table: {error}") from None
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+
+
+def _rounded(value: object) -> object:
+    """Floats cut to SIGNIFICANT_DIGITS, so last-bit noise never changes a metrics file."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{SIGNIFICANT_DIGITS}g}") + 0.0  # + 0.0 turns -0.0 into 0.0
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(item) for item in value]
+    return value
+
+
+def write_json(data: dict, path: str | Path) -> None:
+    """Write ``data`` as indented JSON with rounded floats and non-finite numbers as null."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_rounded(data), indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path}: not valid JSON: {error}") from None
+
+
+def save_model(model: object, path: str | Path) -> None:
+    import joblib
+
+    with atomic_path(path) as tmp:
+        joblib.dump(model, tmp)
+
+
+def load_model(path: str | Path) -> object:
+    """Unpickle a model file from this workspace's own pipeline outputs."""
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: model file not found (run `dvc repro` or `dvc checkout`)")
+    return joblib.load(path)

@@ -1,0 +1,41 @@
+"""train_ols / train_ridge / train_lasso: fit one model on the training split, alpha by CV.
+
+One script serves the three stages; the params section named on the command line says which
+model it is (train_ridge -> ridge) and holds all of its knobs.
+"""
+
+import argparse
+
+from regpipe.errors import run
+from regpipe.io import read_table, save_model, write_json
+from regpipe.models import candidate_alphas, fit_with_cv, make_folds, train_report
+from regpipe.params import load_params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("section", choices=["train_ols", "train_ridge", "train_lasso"])
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--out-model", required=True)
+    parser.add_argument("--out-metrics", required=True)
+    args = parser.parse_args()
+
+    params = load_params(args.section).model_dump()
+    target = load_params("prepare").target
+    train = read_table(args.train)
+    X, y = train.drop(columns=target), train[target]
+
+    result = fit_with_cv(
+        args.section.removeprefix("train_"),
+        X,
+        y,
+        cv=make_folds(**params.pop("cv")),
+        alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
+        **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
+    )
+    save_model(result.model, args.out_model)
+    write_json(train_report(result, list(X.columns)), args.out_metrics)
+
+
+if __name__ == "__main__":
+    run(main)
