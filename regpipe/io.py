@@ -4,6 +4,7 @@ Every write goes to a temporary file in the destination folder and is renamed in
 interrupted stage never leaves a half-written file that looks valid.
 """
 
+import hashlib
 import json
 import math
 import numbers
@@ -106,11 +107,28 @@ def save_model(model: object, path: str | Path) -> None:
         joblib.dump(model, tmp)
 
 
-def load_model(path: str | Path) -> object:
-    """Unpickle a model file from this workspace's own pipeline outputs."""
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_model(path: str | Path, sha256: str | None = None) -> object:
+    """Unpickle a model file, after checking its SHA-256 when one is given.
+
+    Unpickling runs code, so a model from anywhere but this workspace's own pipeline run must
+    come with the hash recorded in git (its model card) and is refused before loading if the
+    file differs.
+    """
     import joblib
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: model file not found (run `dvc repro` or `dvc checkout`)")
+    if sha256 is not None and (actual := sha256_file(path)) != sha256:
+        raise UserError(
+            f"{path}: refusing to load: sha256 {actual} differs from the recorded {sha256}"
+        )
     return joblib.load(path)

@@ -90,8 +90,18 @@ class TrainLasso(TrainRidge):
     max_iter: PositiveInt
 
 
+class Gate(Section):
+    """The champion may be promoted only if both hold."""
+
+    min_improvement: Annotated[float, Field(ge=0, lt=1)] = Field(
+        description="fraction by which test RMSE must beat the mean baseline's"
+    )
+    min_r2: Annotated[float, Field(le=1)]
+
+
 class Evaluate(Section):
     plot_max_points: PositiveInt
+    gate: Gate
 
 
 class Drift(Section):

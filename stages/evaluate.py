@@ -1,10 +1,27 @@
-"""evaluate: test metrics of the three models and the baseline, the champion, the plot data."""
+"""evaluate: test metrics, the champion and its quality gate, the model card, the plot data."""
 
 import argparse
+import shutil
+from pathlib import Path
 
 from regpipe.errors import run
-from regpipe.evaluation import evaluate, plot_sample, predict_all
-from regpipe.io import load_model, read_table, write_json, write_table
+from regpipe.evaluation import (
+    evaluate,
+    model_card,
+    model_card_markdown,
+    plot_sample,
+    predict_all,
+    quality_gate,
+)
+from regpipe.io import (
+    atomic_path,
+    load_model,
+    read_json,
+    read_table,
+    sha256_file,
+    write_json,
+    write_table,
+)
 from regpipe.models import MODEL_NAMES
 from regpipe.params import load_params
 
@@ -13,8 +30,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
-    parser.add_argument("--models-dir", required=True)
+    parser.add_argument("--models-dir", required=True, type=Path)
+    parser.add_argument("--train-metrics-dir", required=True, type=Path)
     parser.add_argument("--out-metrics", required=True)
+    parser.add_argument("--out-champion", required=True)
+    parser.add_argument("--out-card", required=True, type=Path, help="JSON; Markdown beside it")
     parser.add_argument("--out-predictions-plot", required=True)
     args = parser.parse_args()
 
@@ -22,14 +42,32 @@ def main() -> None:
     target = load_params("prepare").target
     train, test = read_table(args.train), read_table(args.test)
     X_test, y_test = test.drop(columns=target), test[target]
-    models = {name: load_model(f"{args.models_dir}/{name}.joblib") for name in MODEL_NAMES}
+    models = {name: load_model(args.models_dir / f"{name}.joblib") for name in MODEL_NAMES}
 
     predictions = predict_all(models, X_test, train_target_mean=float(train[target].mean()))
-    write_json(evaluate(predictions, y_test, list(MODEL_NAMES)), args.out_metrics)
+    report = evaluate(predictions, y_test, list(MODEL_NAMES))
+    champion = report["champion"]
+    report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
+
+    with atomic_path(args.out_champion) as tmp:
+        shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)
+    card = model_card(
+        champion=champion,
+        sha256=sha256_file(args.out_champion),
+        evaluation=report,
+        training=read_json(args.train_metrics_dir / f"train_{champion}.json"),
+        data_sha256={"train": sha256_file(args.train), "test": sha256_file(args.test)},
+    )
+    write_json(report, args.out_metrics)
+    write_json(card, args.out_card)
+    with atomic_path(args.out_card.with_suffix(".md")) as tmp:
+        tmp.write_text(model_card_markdown(card))
     write_table(
         plot_sample(predictions, y_test, max_points=params.plot_max_points),
         args.out_predictions_plot,
     )
+    verdict = "passed" if report["gate"]["passed"] else "FAILED"
+    print(f"champion: {champion}; quality gate {verdict} {report['gate']['reasons'] or ''}")
 
 
 if __name__ == "__main__":

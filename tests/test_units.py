@@ -11,8 +11,8 @@ from regpipe.contract import ContractError, check_contract, training_statistics
 from regpipe.data import load_diabetes_frame, make_current_batch, split_train_test
 from regpipe.drift import dataset_verdict, ks_drift
 from regpipe.errors import UserError
-from regpipe.evaluation import evaluate, pick_champion, plot_sample, predict_all
-from regpipe.io import atomic_path, read_table, write_json
+from regpipe.evaluation import evaluate, pick_champion, plot_sample, predict_all, quality_gate
+from regpipe.io import atomic_path, load_model, read_table, save_model, sha256_file, write_json
 from regpipe.models import candidate_alphas, coefficients, fit_with_cv, make_folds
 
 FEATURES = ["a", "b"]
@@ -209,3 +209,26 @@ def test_read_table_errors_name_the_file(tmp_path) -> None:
     empty.write_text("")
     with pytest.raises(UserError, match="empty.csv: cannot read table"):
         read_table(empty)
+
+
+def test_quality_gate_passes_and_fails_with_reasons() -> None:
+    metrics = {"m": {"rmse": 50.0, "r2": 0.45}, "baseline": {"rmse": 70.0, "r2": 0.0}}
+    assert quality_gate(metrics, "m", min_improvement=0.1, min_r2=0.4)["passed"] is True
+    failed = quality_gate(metrics, "m", min_improvement=0.5, min_r2=0.9)
+    assert failed["passed"] is False
+    assert "the gate asks for 50.0%" in failed["reasons"][0]
+    assert "below the floor 0.9" in failed["reasons"][1]
+
+
+def test_load_model_refuses_a_file_whose_hash_differs(tmp_path) -> None:
+    path = tmp_path / "model.joblib"
+    save_model({"weights": [1, 2]}, path)
+    assert load_model(path, sha256=sha256_file(path)) == {"weights": [1, 2]}
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    save_model(Boom(), path)  # a crafted pickle that runs code when loaded
+    with pytest.raises(UserError, match="refusing to load: sha256"):
+        load_model(path, sha256="0" * 64)
