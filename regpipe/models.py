@@ -93,7 +93,8 @@ def predict(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
     scikit-learn refuses a frame whose columns are in another order; a caller's frame may come
     from anywhere (a CSV, a request), so the columns are selected by name here, once.
     """
-    return model.predict(X[list(model.feature_names_in_)])
+    names = getattr(model, "feature_names_in_", None)
+    return model.predict(X if names is None else X[list(names)])
 
 
 def coefficients(model: Pipeline, feature_names: list[str]) -> dict[str, float]:
