@@ -41,6 +41,10 @@ from sklearn.linear_model import lars_path_gram
 from sklearn.model_selection import BaseCrossValidator
 
 Kind = Literal["ols", "ridge", "lasso"]
+
+# Relative to the largest coefficient of a LASSO path: below this a coefficient is rounding
+# noise. Far above LARS' rounding (~1e-16 relative), far below any coefficient that matters.
+ZERO_TOL = 1e-10
 AlphaRule = Literal["min", "one_se"]
 
 
@@ -209,6 +213,9 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
                 method="lasso",
                 alpha_min=float(alphas.min()),
             )
+        # A coefficient that LARS drops at a knot is left at rounding level (1e-16), not at
+        # zero; snap such values so the path's zero pattern is the LASSO's.
+        path[np.abs(path) <= ZERO_TOL * np.abs(path).max(initial=0.0)] = 0.0
         for feature, values in enumerate(path):
             coefs[group, :, feature] = np.interp(alphas, knots[::-1], values[::-1])
     return coefs
