@@ -41,11 +41,11 @@ from sklearn.linear_model import lars_path_gram
 from sklearn.model_selection import BaseCrossValidator
 
 Kind = Literal["ols", "ridge", "lasso"]
+AlphaRule = Literal["min", "one_se"]
 
 # Relative to the largest coefficient of a LASSO path: below this a coefficient is rounding
 # noise. Far above LARS' rounding (~1e-16 relative), far below any coefficient that matters.
 ZERO_TOL = 1e-10
-AlphaRule = Literal["min", "one_se"]
 
 
 @dataclass(frozen=True)
@@ -181,8 +181,9 @@ def standardise(stats: SufficientStatistics) -> Standardised:
 def ridge_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
     """Ridge coefficients (standardised scale), shape (groups, alphas, p), one eigh per group.
 
-    ``alpha = 0`` is OLS: eigenvalues below LAPACK's rank cut-off are dropped (pseudo-inverse),
-    which gives lstsq's minimum-norm solution on a rank-deficient design.
+    ``alpha = 0`` is OLS: eigenvalues below p · eps · λ_max, the rounding level of a Gram
+    matrix, are dropped (a pseudo-inverse), so a rank-deficient design gets the minimum-norm
+    solution, as LinearRegression's lstsq gives it.
     """
     eigenvalues, V = np.linalg.eigh(problem.H)
     cutoff = eigenvalues.max(axis=1, keepdims=True) * eigenvalues.shape[1] * np.finfo(float).eps
