@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock
+.PHONY: help setup repro test lint lock bench-search
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -28,6 +28,9 @@ test: setup ## run the test suite
 lint: setup ## ruff check and format check
 	ruff check .
 	ruff format --check .
+
+bench-search: setup ## the alpha-search benchmark: fast search vs GridSearchCV (bench/README.md)
+	python bench/search.py --all
 
 lock: ## recompile requirements.txt (pins + hashes) from requirements.in
 	$(BIN)/python -m pip install --quiet pip-tools

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
-from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from regpipe.search import AlphaRule, SearchResult, search_alpha
 
 MODEL_NAMES = ("ols", "ridge", "lasso")
 
@@ -42,9 +44,12 @@ def make_folds(n_splits: int, shuffle: bool, random_state: int) -> KFold:
 class TrainResult:
     model: Pipeline
     alpha: float | None
-    n_alphas_searched: int
-    cv_rmse_mean: float
-    cv_rmse_std: float
+    alpha_rule: AlphaRule
+    search: SearchResult
+
+    @property
+    def n_alphas_searched(self) -> int:
+        return 0 if self.alpha is None else len(self.search.alphas)
 
 
 def fit_with_cv(
@@ -54,29 +59,42 @@ def fit_with_cv(
     *,
     alphas: np.ndarray | None,
     cv: KFold,
+    alpha_rule: AlphaRule = "min",
     **estimator_params: object,
 ) -> TrainResult:
-    """Fit ``name`` on (X, y), choosing alpha among ``alphas`` by lowest mean CV RMSE.
+    """Choose alpha among ``alphas`` by K-fold CV, then refit ``name`` on all of (X, y).
 
-    With ``alphas=None`` (OLS) nothing is searched but the CV RMSE is still measured, so every
-    model reports the same numbers. Ties go to the first alpha of the grid.
+    The search runs on sufficient statistics (regpipe.search: the same numbers GridSearchCV over
+    the Pipeline gives, from one pass over X); the model that ships is refitted by scikit-learn
+    itself. With ``alphas=None`` (OLS) nothing is searched but the CV RMSE is still measured, so
+    every model reports the same numbers.
     """
-    grid = {} if alphas is None else {"model__alpha": list(alphas)}
-    search = GridSearchCV(
-        make_pipeline(name, **estimator_params),
-        grid,
+    search = search_alpha(
+        name,
+        X.to_numpy(dtype=np.float64),
+        y.to_numpy(dtype=np.float64),
+        alphas=alphas,
         cv=cv,
-        scoring="neg_root_mean_squared_error",
-        refit=True,
-    ).fit(X, y)
-    best = search.best_index_
-    return TrainResult(
-        model=search.best_estimator_,
-        alpha=None if alphas is None else float(search.best_params_["model__alpha"]),
-        n_alphas_searched=0 if alphas is None else len(alphas),
-        cv_rmse_mean=float(-search.cv_results_["mean_test_score"][best]),
-        cv_rmse_std=float(search.cv_results_["std_test_score"][best]),
+        alpha_rule=alpha_rule,
     )
+    alpha = None if alphas is None else search.alpha
+    params = estimator_params if alpha is None else {**estimator_params, "alpha": alpha}
+    return TrainResult(
+        model=make_pipeline(name, **params).fit(X, y),
+        alpha=alpha,
+        alpha_rule=alpha_rule,
+        search=search,
+    )
+
+
+def predict(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
+    """``model.predict`` on the columns the model was fitted on, taken by name.
+
+    scikit-learn refuses a frame whose columns are in another order; a caller's frame may come
+    from anywhere (a CSV, a request), so the columns are selected by name here, once.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    return model.predict(X if names is None else X[list(names)])
 
 
 def coefficients(model: Pipeline, feature_names: list[str]) -> dict[str, float]:
@@ -85,13 +103,56 @@ def coefficients(model: Pipeline, feature_names: list[str]) -> dict[str, float]:
 
 
 def train_report(result: TrainResult, feature_names: list[str]) -> dict:
+    """The scalars and coefficients that go to metrics/train_<name>.json (curves go to plots)."""
     coef = coefficients(result.model, feature_names)
+    search, best = result.search, result.search.best_index
     return {
         "alpha": result.alpha,
+        "alpha_rule": None if result.alpha is None else result.alpha_rule,
         "n_alphas_searched": result.n_alphas_searched,
-        "cv_rmse_mean": result.cv_rmse_mean,
-        "cv_rmse_std": result.cv_rmse_std,
+        "cv_rmse_mean": float(search.cv_rmse_mean[best]),
+        "cv_rmse_std": float(search.cv_rmse_std[best]),
+        "train_rmse_mean": float(search.train_rmse.mean(axis=0)[best]),
         "n_zero_coef": sum(value == 0.0 for value in coef.values()),
         "intercept": float(result.model.named_steps["model"].intercept_),
         "coef": coef,
     }
+
+
+def _significant(frame: pd.DataFrame, digits: int = 10) -> pd.DataFrame:
+    """Float columns cut to ``digits`` significant digits: last-bit noise never changes a plot."""
+    floats = frame.select_dtypes("float").columns
+    return frame.assign(
+        **{name: frame[name].map(lambda v: float(f"{v:.{digits}g}") + 0.0) for name in floats}
+    )
+
+
+def validation_curve(result: TrainResult) -> pd.DataFrame:
+    """Per alpha: mean/std over folds of validation and training RMSE, and the number of
+    non-zero coefficients of the model fitted on the whole training split (the bias/variance
+    picture: training error rises with alpha, validation error has its minimum in between)."""
+    search = result.search
+    return _significant(
+        pd.DataFrame(
+            {
+                "alpha": search.alphas,
+                "cv_rmse_mean": search.cv_rmse_mean,
+                "cv_rmse_std": search.cv_rmse_std,
+                "train_rmse_mean": search.train_rmse.mean(axis=0),
+                "train_rmse_std": search.train_rmse.std(axis=0),
+                "n_nonzero_coef": np.count_nonzero(search.path_coef, axis=1),
+            }
+        )
+    )
+
+
+def coefficient_path(result: TrainResult, feature_names: list[str]) -> pd.DataFrame:
+    """Per alpha and feature, the coefficient (standardised scale) fitted on all training rows.
+
+    Long format (alpha, feature, coef), so the plot needs no list of feature names.
+    """
+    path = pd.DataFrame(result.search.path_coef, columns=feature_names)
+    long = path.assign(alpha=result.search.alphas).melt(
+        id_vars="alpha", var_name="feature", value_name="coef"
+    )
+    return _significant(long)

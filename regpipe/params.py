@@ -6,7 +6,7 @@ the key and the valid range, as scikit-learn's ``_parameter_constraints`` do for
 """
 
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -83,6 +83,10 @@ class TrainRidge(Section):
         description="a fixed alpha, or null to choose it by cross-validation over alpha_grid"
     )
     alpha_grid: AlphaGrid
+    alpha_rule: Literal["min", "one_se"] = Field(
+        description="min: lowest mean CV RMSE; one_se: the largest alpha within one standard "
+        "error of it (the simplest model the data cannot tell apart from the best)"
+    )
     cv: CrossValidation
 
 
@@ -101,6 +105,11 @@ class Gate(Section):
 
 class Evaluate(Section):
     plot_max_points: PositiveInt
+    cv: CrossValidation = Field(description="folds for the cross-validated leaderboard metrics")
+    n_bootstrap: Annotated[int, Field(ge=2)] = Field(
+        description="bootstrap refits per model for the bias/variance decomposition"
+    )
+    random_state: Seed
     gate: Gate
 
 

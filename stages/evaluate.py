@@ -6,12 +6,16 @@ from pathlib import Path
 
 from regpipe.errors import run
 from regpipe.evaluation import (
+    bias_variance,
+    cv_metrics,
     evaluate,
     model_card,
     model_card_markdown,
+    noise_variance,
     plot_sample,
     predict_all,
     quality_gate,
+    residual_sample,
 )
 from regpipe.io import (
     atomic_path,
@@ -22,7 +26,7 @@ from regpipe.io import (
     write_json,
     write_table,
 )
-from regpipe.models import MODEL_NAMES
+from regpipe.models import MODEL_NAMES, make_folds
 from regpipe.params import load_params
 
 
@@ -36,11 +40,13 @@ def main() -> None:
     parser.add_argument("--out-champion", required=True)
     parser.add_argument("--out-card", required=True, type=Path, help="JSON; Markdown beside it")
     parser.add_argument("--out-predictions-plot", required=True)
+    parser.add_argument("--out-residuals-plot", required=True)
     args = parser.parse_args()
 
     params = load_params("evaluate")
     target = load_params("prepare").target
     train, test = read_table(args.train), read_table(args.test)
+    X_train, y_train = train.drop(columns=target), train[target]
     X_test, y_test = test.drop(columns=target), test[target]
     models = {name: load_model(args.models_dir / f"{name}.joblib") for name in MODEL_NAMES}
 
@@ -48,6 +54,22 @@ def main() -> None:
     report = evaluate(predictions, y_test, list(MODEL_NAMES))
     champion = report["champion"]
     report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
+    report["cv"] = cv_metrics(models, X_train, y_train, cv=make_folds(**params.cv.model_dump()))
+    noise = noise_variance(X_train, y_train)
+    report["n_bootstrap"] = params.n_bootstrap
+    report["bias_variance"] = {
+        name: bias_variance(
+            model,
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            n_bootstrap=params.n_bootstrap,
+            random_state=params.random_state,
+            noise=noise,
+        )
+        for name, model in models.items()
+    }
 
     with atomic_path(args.out_champion) as tmp:
         shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)
@@ -62,10 +84,9 @@ def main() -> None:
     write_json(card, args.out_card)
     with atomic_path(args.out_card.with_suffix(".md")) as tmp:
         tmp.write_text(model_card_markdown(card))
-    write_table(
-        plot_sample(predictions, y_test, max_points=params.plot_max_points),
-        args.out_predictions_plot,
-    )
+    sample = plot_sample(predictions, y_test, max_points=params.plot_max_points)
+    write_table(sample, args.out_predictions_plot)
+    write_table(residual_sample(sample), args.out_residuals_plot)
     verdict = "passed" if report["gate"]["passed"] else "FAILED"
     print(f"champion: {champion}; quality gate {verdict} {report['gate']['reasons'] or ''}")
 

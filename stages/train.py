@@ -1,14 +1,22 @@
 """train_ols / train_ridge / train_lasso: fit one model on the training split, alpha by CV.
 
 One script serves the three stages; the params section named on the command line says which
-model it is (train_ridge -> ridge) and holds all of its knobs.
+model it is (train_ridge -> ridge) and holds all of its knobs. Ridge and LASSO also write their
+validation curve (and LASSO its coefficient path) as DVC plot data.
 """
 
 import argparse
 
 from regpipe.errors import run
-from regpipe.io import read_table, save_model, write_json
-from regpipe.models import candidate_alphas, fit_with_cv, make_folds, train_report
+from regpipe.io import read_table, save_model, write_json, write_table
+from regpipe.models import (
+    candidate_alphas,
+    coefficient_path,
+    fit_with_cv,
+    make_folds,
+    train_report,
+    validation_curve,
+)
 from regpipe.params import load_params
 
 
@@ -18,6 +26,8 @@ def main() -> None:
     parser.add_argument("--train", required=True)
     parser.add_argument("--out-model", required=True)
     parser.add_argument("--out-metrics", required=True)
+    parser.add_argument("--out-curve", help="CSV: CV and training RMSE per alpha")
+    parser.add_argument("--out-path", help="CSV: coefficients per alpha on all training rows")
     args = parser.parse_args()
 
     params = load_params(args.section).model_dump()
@@ -31,10 +41,15 @@ def main() -> None:
         y,
         cv=make_folds(**params.pop("cv")),
         alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
+        alpha_rule=params.pop("alpha_rule", "min"),
         **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
     )
     save_model(result.model, args.out_model)
     write_json(train_report(result, list(X.columns)), args.out_metrics)
+    if args.out_curve:
+        write_table(validation_curve(result), args.out_curve)
+    if args.out_path:
+        write_table(coefficient_path(result, list(X.columns)), args.out_path)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,13 @@ from regpipe.drift import dataset_verdict, ks_drift
 from regpipe.errors import UserError
 from regpipe.evaluation import evaluate, pick_champion, plot_sample, predict_all, quality_gate
 from regpipe.io import atomic_path, load_model, read_table, save_model, sha256_file, write_json
-from regpipe.models import candidate_alphas, coefficients, fit_with_cv, make_folds
+from regpipe.models import (
+    candidate_alphas,
+    coefficients,
+    fit_with_cv,
+    make_folds,
+    train_report,
+)
 
 FEATURES = ["a", "b"]
 
@@ -125,7 +131,9 @@ def test_fit_with_cv_finds_the_signal(name: str) -> None:
     )
     coef = coefficients(result.model, FEATURES)
     assert coef["a"] > 2.0 and abs(coef["b"]) < 0.5
-    assert 0.5 < result.cv_rmse_mean < 1.5
+    report = train_report(result, FEATURES)
+    assert 0.5 < report["cv_rmse_mean"] < 1.5
+    assert report["train_rmse_mean"] <= report["cv_rmse_mean"]
     assert result.n_alphas_searched == (0 if alphas is None else 5)
 
 

@@ -1,0 +1,157 @@
+"""Model tests: column order, the bias/variance decomposition, the quality gate, no test leakage."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.pipeline import Pipeline
+
+from regpipe.data import load_diabetes_frame, split_train_test
+from regpipe.evaluation import (
+    BASELINE,
+    bias_variance,
+    cv_metrics,
+    leaderboard,
+    noise_variance,
+    residual_sample,
+)
+from regpipe.models import candidate_alphas, fit_with_cv, make_folds, predict
+from tests.conftest import sh
+from tests.test_pipeline import set_param
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    train, test = split_train_test(load_diabetes_frame(), test_size=0.2, random_state=42)
+    return (
+        train.drop(columns="target"),
+        train["target"],
+        test.drop(columns="target"),
+        test["target"],
+    )
+
+
+@pytest.mark.parametrize("name", ["ols", "ridge", "lasso"])
+def test_predictions_do_not_depend_on_column_order(name: str, split) -> None:
+    X_train, y_train, X_test, _ = split
+    alphas = candidate_alphas(None, {"log10_start": -3, "log10_stop": 0, "num": 5})
+    model = fit_with_cv(
+        name, X_train, y_train, alphas=None if name == "ols" else alphas, cv=make_folds(5, False, 0)
+    ).model
+    shuffled = X_test[list(reversed(X_test.columns))]
+    np.testing.assert_array_equal(predict(model, shuffled), predict(model, X_test))
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(shuffled)  # what predict() protects against: sklearn refuses the order
+
+
+def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+    X_train, y_train, X_test, y_test = split
+    noise = noise_variance(X_train, y_train)
+    parts = {}
+    for alpha in (0.01, 1000.0):
+        model = fit_with_cv(
+            "ridge", X_train, y_train, alphas=np.array([alpha]), cv=make_folds(3, False, 0)
+        ).model
+        parts[alpha] = bias_variance(
+            model, X_train, y_train, X_test, y_test, n_bootstrap=20, random_state=0, noise=noise
+        )
+    for part in parts.values():
+        total = part["bias_sq"] + part["variance"] + part["noise"]
+        assert part["expected_mse"] == pytest.approx(total, rel=1e-12)
+    # A heavy penalty trades variance for bias: the course's picture, as numbers.
+    assert parts[1000.0]["variance"] < parts[0.01]["variance"]
+    assert parts[1000.0]["bias_sq"] > parts[0.01]["bias_sq"]
+
+
+def test_bias_variance_is_seeded(split) -> None:
+    X_train, y_train, X_test, y_test = split
+    model = fit_with_cv("ols", X_train, y_train, alphas=None, cv=make_folds(3, False, 0)).model
+    runs = [
+        bias_variance(
+            model, X_train, y_train, X_test, y_test, n_bootstrap=5, random_state=7, noise=1.0
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
+
+
+def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
+    evaluation = {
+        "models": {"a": {"rmse": 2.0}, "b": {"rmse": 1.0}, BASELINE: {"rmse": 3.0}},
+        "cv": {"a": {"rmse": 2.1}, "b": {"rmse": 1.1}, BASELINE: {"rmse": 3.1}},
+        "bias_variance": {"a": {"variance": 0.5}, "b": {"variance": 0.4}},
+    }
+    board = leaderboard(evaluation)
+    assert [row["model"] for row in board] == ["b", "a", BASELINE]
+    assert board[0] == {"model": "b", "test_rmse": 1.0, "cv_rmse": 1.1, "variance": 0.4}
+    sample = pd.DataFrame({"actual": [1.0, 2.0], "m": [1.5, 1.0]})
+    residuals = residual_sample(sample)
+    assert residuals.to_dict("list") == {
+        "model": ["m", "m"],
+        "predicted": [1.5, 1.0],
+        "residual": [-0.5, 1.0],
+    }
+
+
+class RowRecorder(BaseEstimator, TransformerMixin):
+    """A pass-through first step that records every row any fit (on any clone) is given."""
+
+    seen: list[pd.DataFrame] = []
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> "RowRecorder":
+        RowRecorder.seen.append(X.copy())
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X
+
+
+def test_the_test_split_never_reaches_a_fit(split) -> None:
+    """Every fit evaluate makes (CV, bootstrap) and the training fit see training rows only."""
+    X_train, y_train, X_test, y_test = split
+    RowRecorder.seen = []
+    fitted = fit_with_cv(
+        "ridge", X_train, y_train, alphas=np.array([1.0]), cv=make_folds(3, False, 0)
+    )
+    spied = Pipeline([("recorder", RowRecorder()), *fitted.model.steps]).fit(X_train, y_train)
+    cv_metrics({"ridge": spied}, X_train, y_train, cv=make_folds(4, False, 0))
+    bias_variance(spied, X_train, y_train, X_test, y_test, n_bootstrap=3, random_state=0, noise=0)
+
+    assert len(RowRecorder.seen) == 1 + 4 + 3
+    train_rows = set(map(tuple, X_train.to_numpy()))
+    test_rows = set(map(tuple, X_test.to_numpy()))
+    assert train_rows.isdisjoint(test_rows)  # else the check below would prove nothing
+    for X in RowRecorder.seen:
+        rows = set(map(tuple, X.to_numpy()))
+        assert rows <= train_rows and rows.isdisjoint(test_rows)
+
+
+def test_no_training_stage_reads_the_test_split(built_repo: Path) -> None:
+    stages = yaml.safe_load((built_repo / "dvc.lock").read_text())["stages"]
+    readers = sorted(
+        name
+        for name, stage in stages.items()
+        if any(dep["path"] == "data/prepared/test.csv" for dep in stage.get("deps", []))
+    )
+    assert readers == ["evaluate"]
+
+
+def test_gate_passes_at_defaults_and_fails_at_an_impossible_margin(
+    built_repo: Path, repo_copy: Path
+) -> None:
+    assert json.loads((built_repo / "metrics/evaluate.json").read_text())["gate"]["passed"] is True
+
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    set_param(
+        repo_copy, "evaluate", "gate", {**params["evaluate"]["gate"], "min_improvement": 0.99}
+    )
+    result = sh("dvc", "repro", cwd=repo_copy)  # a failed gate does not fail the pipeline
+    assert "quality gate FAILED" in result.stdout
+    gate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["gate"]
+    assert gate["passed"] is False
+    assert "the gate asks for 99.0%" in gate["reasons"][0]
