@@ -57,10 +57,6 @@ class Version:
     stages: tuple[str, ...]
     evaluation: dict
 
-    @property
-    def gate_passed(self) -> bool:
-        return bool(self.evaluation.get("gate", {}).get("passed"))
-
 
 def git(repo: str | Path, *args: str) -> str:
     """Run git in ``repo`` and return its stdout; a failure becomes a UserError with git's words."""
@@ -72,21 +68,13 @@ def git(repo: str | Path, *args: str) -> str:
 
 def committed_json(repo: str | Path, rev: str, path: str) -> dict:
     """A JSON file as committed at ``rev`` (metrics live in git, so `git show` is the record)."""
-    result = subprocess.run(
-        ["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True
-    )
-    if result.returncode != 0:
-        raise UserError(f"{path} is not committed at {rev[:12]}: {result.stderr.strip()}")
-    return json.loads(result.stdout)
+    return json.loads(git(repo, "show", f"{rev}:{path}"))
 
 
 def artifact_path(repo: str | Path, rev: str, name: str = ARTIFACT) -> str:
     """The path dvc.yaml's `artifacts:` section declares for ``name`` at ``rev``."""
-    result = subprocess.run(
-        ["git", "show", f"{rev}:dvc.yaml"], cwd=repo, capture_output=True, text=True
-    )
-    artifacts = yaml.safe_load(result.stdout or "{}").get("artifacts", {})
-    if result.returncode != 0 or name not in artifacts:
+    artifacts = yaml.safe_load(git(repo, "show", f"{rev}:dvc.yaml")).get("artifacts") or {}
+    if name not in artifacts:
         raise UserError(f"dvc.yaml at {rev[:12]} declares no artifact {name!r} under artifacts:")
     return artifacts[name]["path"]
 
@@ -302,17 +290,19 @@ def rollback(repo: str | Path, *, stage: str, to: str | None = None) -> Version:
 
 def checkout(repo: str | Path, *, version: str | None = None, stage: str | None = None) -> Version:
     """Restore a version's whole workspace: `git checkout <tag>` then `dvc checkout`."""
+    from dvc.exceptions import CheckoutError
     from dvc.repo import Repo
 
     found = find_version(repo, version=version, stage=stage)
     if git(repo, "status", "--porcelain", "--untracked-files=no").strip():
         raise UserError("refusing to check out: the working tree has uncommitted changes")
     git(repo, "checkout", "--quiet", f"{ARTIFACT}@{found.version}")
-    with Repo(str(repo)) as dvc_repo:
-        dvc_repo.checkout(force=True)
-    card = committed_json(repo, found.rev, MODEL_CARD)
+    try:
+        with Repo(str(repo)) as dvc_repo:
+            dvc_repo.checkout(force=True)
+    except CheckoutError as error:
+        raise UserError(f"{error}\nthe DVC cache lacks these files: run `dvc pull`") from None
     model = Path(repo) / artifact_path(repo, found.rev)
-
-    if sha256_file(model) != card.get("sha256"):
+    if sha256_file(model) != committed_json(repo, found.rev, MODEL_CARD).get("sha256"):
         raise UserError(f"{model}: sha256 differs from the model card after dvc checkout")
     return found
