@@ -13,7 +13,8 @@ import hashlib
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -51,11 +52,16 @@ class ModelRef:
 class Version:
     """One registered version as the tags and the committed metrics at its revision describe it."""
 
+    repo: Path
     version: str
     rev: str
     created_at: str
     stages: tuple[str, ...]
-    evaluation: dict
+
+    @cached_property
+    def evaluation(self) -> dict:
+        """metrics/evaluate.json as committed at the version's revision (read when first asked)."""
+        return committed_json(self.repo, self.rev, EVALUATE_METRICS)
 
 
 def git(repo: str | Path, *args: str) -> str:
@@ -103,7 +109,7 @@ def check_stage(repo: str | Path, stage: str) -> None:
 
 
 def versions(repo: str | Path, name: str = ARTIFACT) -> list[Version]:
-    """Every registered version, newest first, with its stages and committed evaluation."""
+    """Every registered version, newest first, with the stages it holds now (one GTO read)."""
     import gto.api
 
     if not git(repo, "tag", "--list", f"{name}@*").strip():
@@ -111,25 +117,20 @@ def versions(repo: str | Path, name: str = ARTIFACT) -> list[Version]:
     shown = _gto(gto.api.show, str(repo), name, registered_only=True)
     return [
         Version(
+            repo=Path(repo),
             version=item["version"],
             rev=item["commit_hexsha"],
             created_at=item["created_at"].isoformat(),
             stages=tuple(sorted({stage["stage"] for stage in item["stages"]})),
-            evaluation=committed_json(repo, item["commit_hexsha"], EVALUATE_METRICS),
         )
         for item in shown
     ]
 
 
-def find_version(
-    repo: str | Path, *, version: str | None = None, stage: str | None = None
+def _pick(
+    registered: list[Version], *, version: str | None = None, stage: str | None = None
 ) -> Version:
-    """The registered version named, or the one the stage's latest assignment points to."""
-    if (version is None) == (stage is None):
-        raise UserError("name exactly one of a version (e.g. v0.0.1) or a stage (e.g. prod)")
-    if stage is not None:
-        check_stage(repo, stage)
-    registered = versions(repo)
+    """The version named, or the one holding ``stage``, among ``registered``."""
     if not registered:
         raise NoRegisteredVersion(f"no version of {ARTIFACT!r} is registered (no git tags)")
     if stage is not None:
@@ -142,6 +143,17 @@ def find_version(
             return item
     known = ", ".join(item.version for item in registered)
     raise UserError(f"unknown version {version!r} of {ARTIFACT!r}; registered: {known}")
+
+
+def find_version(
+    repo: str | Path, *, version: str | None = None, stage: str | None = None
+) -> Version:
+    """The registered version named, or the one the stage's latest assignment points to."""
+    if (version is None) == (stage is None):
+        raise UserError("name exactly one of a version (e.g. v0.0.1) or a stage (e.g. prod)")
+    if stage is not None:
+        check_stage(repo, stage)
+    return _pick(versions(repo), version=version, stage=stage)
 
 
 def fetch_model(
@@ -241,51 +253,46 @@ def register(repo: str | Path, *, version: str | None = None) -> Version:
     _refuse_failed_gate(committed_json(repo, rev, EVALUATE_METRICS), "register HEAD")
     _wait_for_a_new_second(repo)
     event = _gto(gto.api.register, str(repo), ARTIFACT, "HEAD", version=version)
-    return find_version(repo, version=event.version)
+    return Version(Path(repo), event.version, rev, event.created_at.isoformat(), stages=())
 
 
-def current_version(repo: str | Path, stage: str) -> Version | None:
-    try:
-        return find_version(repo, stage=stage)
-    except NoRegisteredVersion:
-        return None
-
-
-def promote(repo: str | Path, version: str, *, stage: str) -> Version:
-    """Assign ``stage`` to ``version``, which must exist and have passed the gate."""
+def _assign(repo: str | Path, registered: list[Version], version: str, stage: str) -> Version:
+    """Assign ``stage`` to ``version`` (one of ``registered``) if its gate passed."""
     import gto.api
 
-    check_stage(repo, stage)
-    found = find_version(repo, version=version)
+    found = _pick(registered, version=version)
     _refuse_failed_gate(found.evaluation, f"promote {version} to {stage}")
-    holder = current_version(repo, stage)
-    if holder is not None and holder.version == version:
+    if stage in found.stages:
         raise UserError(f"{ARTIFACT}@{version} is already in stage {stage!r}")
     _wait_for_a_new_second(repo)
     # force: GTO refuses a version that held the stage before without it; a rollback needs that.
     _gto(gto.api.assign, str(repo), ARTIFACT, stage, version=version, force=True)
-    return find_version(repo, version=version)
+    return replace(found, stages=tuple(sorted({*found.stages, stage})))
 
 
-def previous_version(repo: str | Path, stage: str) -> str:
-    """The version that held ``stage`` before the current one (from GTO's assignment history)."""
+def promote(repo: str | Path, version: str, *, stage: str) -> Version:
+    """Assign ``stage`` to ``version``, which must exist and have passed the gate."""
+    check_stage(repo, stage)
+    return _assign(repo, versions(repo), version, stage)
+
+
+def previous_version(repo: str | Path, stage: str, current: str) -> str:
+    """The version that held ``stage`` before ``current`` did (GTO's assignment history)."""
     import gto.api
 
-    holder = current_version(repo, stage)
-    if holder is None:
-        raise NoRegisteredVersion(f"no version of {ARTIFACT!r} is in stage {stage!r}")
-    events = _gto(gto.api.history, str(repo), ARTIFACT)
-    for event in events:  # newest first
+    for event in _gto(gto.api.history, str(repo), ARTIFACT):  # newest first
         is_assignment = event["event"] == "assignment" and event["stage"] == stage
-        if is_assignment and event["version"] != holder.version:
+        if is_assignment and event["version"] != current:
             return event["version"]
-    raise UserError(f"nothing to roll back to: only {holder.version} was ever in stage {stage!r}")
+    raise UserError(f"nothing to roll back to: only {current} was ever in stage {stage!r}")
 
 
 def rollback(repo: str | Path, *, stage: str, to: str | None = None) -> Version:
     """Move ``stage`` back to the version that held it before, or to the version ``to``."""
     check_stage(repo, stage)
-    return promote(repo, to or previous_version(repo, stage), stage=stage)
+    registered = versions(repo)
+    current = _pick(registered, stage=stage).version
+    return _assign(repo, registered, to or previous_version(repo, stage, current), stage)
 
 
 def checkout(repo: str | Path, *, version: str | None = None, stage: str | None = None) -> Version:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from regpipe import registry
+from regpipe import registry, registry_cli
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_table, sha256_file
 from tests.conftest import sh
@@ -49,7 +49,9 @@ def predictions(model_path: Path, sha256: str, repo: Path) -> np.ndarray:
     return load_model(model_path, sha256=sha256).predict(X)
 
 
-def test_register_promote_change_rollback_restore(repo_copy: Path, tmp_path: Path) -> None:
+def test_register_promote_change_rollback_restore(
+    repo_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     repo = repo_copy
     cli(repo, "register")
     v1 = "v0.0.1"
@@ -101,6 +103,19 @@ def test_register_promote_change_rollback_restore(repo_copy: Path, tmp_path: Pat
         ("v0.0.1", ["prod"], True),
     ]
     assert listed[1]["baseline"]["rmse"] > listed[1]["metrics"]["rmse"]
+    registry_cli.main(["--repo", str(repo), "list"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[2].split()[:4] == [v1, listed[1]["created_at"], prod.rev[:7], "prod"]
+    assert table[2].endswith("passed")
+    registry_cli.main(["--repo", str(repo), "show", "--stage", "prod"])
+    shown_prod = json.loads(capsys.readouterr().out)
+    evaluation = sh("git", "show", f"{prod.rev}:metrics/evaluate.json", cwd=repo).stdout
+    assert shown_prod["evaluation"] == json.loads(evaluation)
+    out_dir = tmp_path / "cli-v2"
+    registry_cli.main(
+        ["--repo", str(repo), "checkout", "v0.0.2", "--model-only", "-o", str(out_dir)]
+    )
+    assert sha256_file(out_dir / "champion-v0.0.2.joblib") == v2_ref.sha256
 
     cli(repo, "checkout", "--stage", "prod")
     for stage in v1_lock["stages"].values():
