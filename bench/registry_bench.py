@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/registry_bench.py
 """
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -51,10 +52,14 @@ def make_versions(repo: Path) -> None:
             tag(repo, f"champion#prod#{prod}", message, when + 60)
 
 
-def timed(repo: Path, *args: str) -> float:
+def timed(repo: Path, *args: str) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and the git it runs)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     sh("regpipe-registry", *args, cwd=repo)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def main() -> None:
@@ -67,7 +72,7 @@ def main() -> None:
         make_versions(repo)
         print(f"made {N_VERSIONS} versions in {time.perf_counter() - start:.1f} s")
 
-        times: dict[str, list[float]] = {}
+        times: dict[str, list[tuple[float, float]]] = {}
         for round_ in range(ROUNDS):
             (repo / "NOTES.txt").write_text(f"bench round {round_}\n")
             sh("git", "commit", "-q", "-am", f"bench round {round_}", cwd=repo)
@@ -93,13 +98,17 @@ def main() -> None:
             sh("git", "switch", "-q", branch, cwd=repo)
             sh("dvc", "checkout", cwd=repo)
 
-        print(f"{'command':<34} {'median s':>9} {'min s':>7} {'max s':>7}  ({ROUNDS} runs)")
+        print(f"{'command':<34} {'wall median':>11} {'min':>6} {'max':>6} {'CPU median':>10}")
         for name, values in times.items():
+            walls = [wall for wall, _ in values]
+            cpu = statistics.median(cpu for _, cpu in values)
             print(
-                f"{name:<34} {statistics.median(values):>9.2f} {min(values):>7.2f} "
-                f"{max(values):>7.2f}"
+                f"{name:<34} {statistics.median(walls):>11.2f} {min(walls):>6.2f} "
+                f"{max(walls):>6.2f} {cpu:>10.2f}"
             )
-        print(f"cpus: {os.cpu_count()}, tags: {len(sh('git', 'tag', cwd=repo).stdout.split())}")
+        tags = len(sh("git", "tag", cwd=repo).stdout.split())
+        print(f"seconds, {ROUNDS} runs each; cpus: {os.cpu_count()}, tags: {tags}")
+        print(f"load average: {' '.join(f'{load:.1f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":
