@@ -96,10 +96,10 @@ def _gto(function, *args, **kwargs):
 
 
 def allowed_stages(repo: str | Path) -> list[str]:
-    """The stage names the repository's `.gto` config allows."""
+    """The stage names the repository's `.gto` config allows (none listed: GTO allows any)."""
     import gto.api
 
-    return list(_gto(gto.api.get_stages, str(repo), allowed=True))
+    return list(_gto(gto.api.get_stages, str(repo), allowed=True) or [])
 
 
 def check_stage(repo: str | Path, stage: str) -> None:

@@ -202,3 +202,24 @@ def test_fetch_model_without_tags_says_so(built_repo: Path, tmp_path: Path) -> N
         registry.fetch_model(built_repo, stage="prod", out_dir=tmp_path)
     with pytest.raises(UserError, match="unknown stage"):
         registry.fetch_model(built_repo, stage="qa", out_dir=tmp_path)
+
+
+def test_pushed_tags_and_data_serve_a_fresh_clone(repo_copy: Path, tmp_path: Path) -> None:
+    """The README's publishing commands are enough for another machine to fetch prod."""
+    registry.register(repo_copy)
+    registry.promote(repo_copy, "v0.0.1", stage="prod")
+    sh("git", "init", "-q", "--bare", "-b", "main", str(tmp_path / "origin.git"), cwd=tmp_path)
+    sh("git", "remote", "add", "origin", str(tmp_path / "origin.git"), cwd=repo_copy)
+    sh("git", "push", "-q", "origin", "main", cwd=repo_copy)
+    sh("bash", "-c", "git push -q origin 'champion#prod#1'", cwd=repo_copy)  # one tag, quoted
+    pushed = sh("git", "ls-remote", "--tags", "--refs", "origin", cwd=repo_copy).stdout.split()
+    assert pushed[1::2] == ["refs/tags/champion#prod#1"]
+    sh("git", "push", "-q", "origin", "--tags", cwd=repo_copy)
+    sh("dvc", "push", cwd=repo_copy)  # the default remote: a folder beside the clone
+
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
+    assert (clone / "dvc.lock").is_file() and not (clone / "models/champion.joblib").exists()
+    ref = registry.fetch_model(clone, stage="prod", out_dir=tmp_path / "deploy")
+    expected = registry.committed_json(repo_copy, "champion@v0.0.1", registry.MODEL_CARD)
+    assert (ref.version, ref.sha256) == ("v0.0.1", expected["sha256"])
