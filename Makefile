@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock
+.PHONY: help setup repro test lint lock serve lock-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -33,3 +33,11 @@ lock: ## recompile requirements.txt (pins + hashes) from requirements.in
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 		--no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+
+serve: setup ## serve the prod model over HTTP (params.yaml `serve`; ARGS="--port 9000 --workspace")
+	python -m regpipe.serve serve $(ARGS)
+
+lock-serve: ## compile requirements-serve.txt (the Docker image's hashed pins) from requirements-serve.in
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements-serve.txt requirements-serve.in
