@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from regpipe.io import load_model, read_json, read_table
-from regpipe.serve import load_settings, load_served_model
+from regpipe.serve import load_served_model, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 

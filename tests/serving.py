@@ -64,7 +64,7 @@ def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[ht
     Yields a client bound to it; the server is stopped by its PID afterwards.
     """
     port = free_port()
-    log = (repo / f"server-{port}.log").open("w")
+    log = server_log(repo, port).open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "regpipe.serve", "serve", "--host", "127.0.0.1"]
         + ["--port", str(port), *args],
@@ -99,8 +99,13 @@ def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[ht
         log.close()
 
 
+def server_log(repo: Path, port: int) -> Path:
+    """Beside the repository, so the server's output never makes a git tree dirty."""
+    return repo.parent / f"server-{port}.log"
+
+
 def log_text(repo: Path, port: int) -> str:
-    return (repo / f"server-{port}.log").read_text()
+    return server_log(repo, port).read_text()
 
 
 def read_log_lines(path: Path) -> list[dict]:
