@@ -12,6 +12,7 @@ client shares the machine's cores with the server (as it would on a 2-core box).
 import argparse
 import http.client
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -58,7 +59,13 @@ def start_server(port: int, log_dir: Path) -> tuple[subprocess.Popen, float]:
             raise SystemExit(f"server exited with {process.returncode}")
 
 
-def load(port: int, body: bytes, *, concurrency: int, seconds: float) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used: its cost per request, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, body: bytes, *, concurrency: int, seconds: float, server_pid: int) -> dict:
     """Closed-loop load: each thread sends its next request when the previous one answered."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     deadline = time.perf_counter() + seconds
@@ -77,18 +84,21 @@ def load(port: int, body: bytes, *, concurrency: int, seconds: float) -> dict:
         connection.close()
 
     threads = [threading.Thread(target=worker, args=(s,)) for s in latencies]
+    cpu_before = cpu_seconds(server_pid)
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    server_cpu = cpu_seconds(server_pid) - cpu_before
     every = np.array([x for samples in latencies for x in samples]) * 1000
     return {
         "requests": len(every),
         "p50_ms": float(np.percentile(every, 50)),
         "p99_ms": float(np.percentile(every, 99)),
         "requests_per_s": len(every) / elapsed,
+        "server_cpu_ms_per_request": server_cpu / len(every) * 1000,
     }
 
 
@@ -132,10 +142,10 @@ def main() -> None:
         process, startup = start_server(port, Path(log_dir))
         results["startup_to_healthy_s"] = startup
         try:
-            load(port, bodies[1], concurrency=8, seconds=1.0)  # warm-up
+            load(port, bodies[1], concurrency=8, seconds=1.0, server_pid=process.pid)  # warm-up
             results["http"] = {
                 f"{n} record(s), concurrency {c}": load(
-                    port, body, concurrency=c, seconds=args.seconds
+                    port, body, concurrency=c, seconds=args.seconds, server_pid=process.pid
                 )
                 for n, body in bodies.items()
                 for c in (1, 8)
@@ -143,6 +153,7 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
+    results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
 
 

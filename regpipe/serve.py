@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sklearn.preprocessing import StandardScaler
 from starlette.concurrency import run_in_threadpool
@@ -349,14 +350,14 @@ class PredictionLog:
     def write(self, served: ServedModel, X: np.ndarray, y: np.ndarray) -> None:
         timestamp = datetime.now(UTC).isoformat()
         lines = [
-            json.dumps(
+            orjson.dumps(
                 {
                     "timestamp": timestamp,
                     "model_version": served.version,
                     "inputs": dict(zip(served.features, row, strict=True)),
                     "prediction": prediction,
                 }
-            )
+            ).decode()
             for row, prediction in zip(X.tolist(), y.tolist(), strict=True)
         ]
         self._handler.handle(LogRecord("predictions", 20, "", 0, "\n".join(lines), None, None))
@@ -565,9 +566,8 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         X = served.validator.validate(payload, max_batch=settings.max_batch)
         y = served.predict(X)
         service.log.write(served, X, y)
-        return JSONResponse(
-            {"model": served.name, "model_version": served.version, "predictions": y.tolist()}
-        )
+        answer = {"model": served.name, "model_version": served.version, "predictions": y.tolist()}
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.post("/reload", response_model=Health, responses={409: {"model": ErrorBody}})
     async def reload() -> JSONResponse:
