@@ -38,7 +38,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(workspace: Path) -> httpx.Client:
+    """The server, started while the model file is missing, then given it through /reload.
+
+    What it answered before the reload is kept in ``client.without_model``.
+    """
+    model_file = workspace / "models/champion.joblib"
+    model_file.rename(workspace / "elsewhere.joblib")
     with running_server(workspace, "--workspace") as client:
+        client.without_model = {
+            "health": client.get("/health"),
+            "predict": client.post("/predict", json=GOOD),
+            "metadata": client.get("/metadata"),
+        }
+        (workspace / "elsewhere.joblib").rename(model_file)
+        client.without_model["reload"] = client.post("/reload")
         yield client
 
 
@@ -317,16 +330,12 @@ def test_reload_keeps_serving_when_the_new_model_is_refused(
     assert client.post("/reload").json()["status"] == "ok"
 
 
-def test_no_model_means_503_until_a_reload_finds_one(tmp_path: Path) -> None:
-    repo = tiny_workspace(tmp_path / "repo")
-    model_file = repo / "models/champion.joblib"
-    model_file.rename(repo / "elsewhere.joblib")
-    with running_server(repo, "--workspace") as client:
-        health = client.get("/health")
-        assert health.status_code == 503
-        assert "model file not found" in health.json()["error"]
-        assert client.post("/predict", json=GOOD).status_code == 503
-        (repo / "elsewhere.joblib").rename(model_file)
-        assert client.post("/reload").status_code == 200
-        assert client.get("/health").status_code == 200
-        assert client.post("/predict", json=GOOD).status_code == 200
+def test_no_model_means_503_until_a_reload_finds_one(client: httpx.Client) -> None:
+    before = client.without_model
+    assert before["health"].status_code == 503
+    assert "model file not found" in before["health"].json()["error"]
+    assert before["predict"].status_code == 503
+    assert before["metadata"].status_code == 503
+    assert before["reload"].status_code == 200
+    assert before["reload"].json()["status"] == "ok"
+    assert client.get("/health").status_code == 200
