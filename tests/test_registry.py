@@ -1,0 +1,189 @@
+"""The registry on real git, dvc and gto: register, promote, roll back, restore, refuse, verify."""
+
+import hashlib
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from regpipe import registry
+from regpipe.errors import UserError
+from regpipe.io import load_model, read_table, sha256_file
+from tests.conftest import sh
+from tests.test_pipeline import set_param
+
+CLI = "regpipe-registry"
+
+
+def cli(repo: Path, *args: str, check: bool = True):
+    return sh(CLI, "--repo", str(repo), *args, cwd=repo, check=check)
+
+
+def refused(repo: Path, *args: str) -> str:
+    """Run a registry command that must fail cleanly; return its message."""
+    result = cli(repo, *args, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stderr
+
+
+def commit_all(repo: Path, message: str) -> None:
+    sh("git", "add", "-A", cwd=repo)
+    sh("git", "commit", "-q", "-m", message, cwd=repo)
+
+
+def test_metrics_paths_are_the_evaluate_stage_outputs() -> None:
+    dvc_yaml = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())
+    evaluate = dvc_yaml["stages"]["evaluate"]
+    assert f"--out-metrics {registry.EVALUATE_METRICS}" in evaluate["cmd"]
+    assert f"--out-card {registry.MODEL_CARD}" in evaluate["cmd"]
+    assert registry.ARTIFACT in dvc_yaml["artifacts"]
+
+
+def predictions(model_path: Path, sha256: str, repo: Path) -> np.ndarray:
+    X = read_table(repo / "data/prepared/test.csv").drop(columns="target")
+    return load_model(model_path, sha256=sha256).predict(X)
+
+
+def test_register_promote_change_rollback_restore(repo_copy: Path, tmp_path: Path) -> None:
+    repo = repo_copy
+    cli(repo, "register")
+    v1 = "v0.0.1"
+    assert sh("git", "cat-file", "-t", f"champion@{v1}", cwd=repo).stdout.strip() == "tag"
+    registry.promote(repo, v1, stage="prod")
+    v1_lock = yaml.safe_load(sh("git", "show", f"champion@{v1}:dvc.lock", cwd=repo).stdout)
+    v1_sha = json.loads((repo / registry.MODEL_CARD).read_text())["sha256"]
+    v1_predictions = predictions(repo / "models/champion.joblib", v1_sha, repo)
+
+    assert "already registered in this commit" in refused(repo, "register")
+    with pytest.raises(UserError, match="unknown stage 'production'; valid stages"):
+        registry.promote(repo, v1, stage="production")
+    with pytest.raises(UserError, match="unknown version 'v9.9.9'"):
+        registry.promote(repo, "v9.9.9", stage="prod")
+
+    set_param(repo, "train_lasso", "alpha", 1.0)  # a worse LASSO: the champion file changes
+    sh("dvc", "repro", cwd=repo)
+    commit_all(repo, "lasso alpha 1.0")
+    with pytest.raises(UserError, match="'v0.0.1' already was registered"):
+        registry.register(repo, version=v1)
+    assert registry.register(repo).version == "v0.0.2"
+    registry.promote(repo, "v0.0.2", stage="prod")
+    v2_ref = registry.fetch_model(repo, stage="prod", out_dir=tmp_path / "v2")
+    assert (v2_ref.version, v2_ref.stage) == ("v0.0.2", "prod")
+    assert v2_ref.sha256 != v1_sha
+
+    assert "rolled back to champion@v0.0.1" in cli(repo, "rollback", "--stage", "prod").stdout
+    prod = registry.fetch_model(repo, stage="prod", out_dir=tmp_path / "prod")
+    assert (prod.version, prod.sha256) == (v1, v1_sha)
+    assert prod.rev == sh("git", "rev-list", "-n1", f"champion@{v1}", cwd=repo).stdout.strip()
+    assert sha256_file(prod.path) == v1_sha
+    np.testing.assert_array_equal(predictions(prod.path, prod.sha256, repo), v1_predictions)
+
+    # GTO and DVC read the same tags: both see v1 back in prod.
+    shown = json.loads(sh("gto", "show", "champion", "--json", cwd=repo).stdout)
+    assert {v["version"]: [s["stage"] for s in v["stages"]] for v in shown} == {
+        "v0.0.2": [],
+        "v0.0.1": ["prod"],
+    }
+    assert "champion#prod#3" in sh("gto", "history", "champion", cwd=repo).stdout
+    fetched = tmp_path / "dvc-get" / "model.joblib"
+    fetched.parent.mkdir()
+    sh("dvc", "artifacts", "get", ".", "champion", "--stage", "prod", "-o", str(fetched), cwd=repo)
+    assert sha256_file(fetched) == v1_sha
+
+    listed = json.loads(cli(repo, "list", "--json").stdout)
+    assert [(v["version"], v["stages"], v["gate"]["passed"]) for v in listed] == [
+        ("v0.0.2", [], True),
+        ("v0.0.1", ["prod"], True),
+    ]
+    assert listed[1]["baseline"]["rmse"] > listed[1]["metrics"]["rmse"]
+
+    cli(repo, "checkout", "--stage", "prod")
+    for stage in v1_lock["stages"].values():
+        for out in stage.get("outs", []):
+            digest = hashlib.md5((repo / out["path"]).read_bytes()).hexdigest()
+            assert digest == out["md5"], out["path"]
+
+
+def test_register_refuses_a_dirty_tree_and_outputs_out_of_date(repo_copy: Path) -> None:
+    params = repo_copy / "params.yaml"
+    params.write_text(params.read_text() + "\n")
+    assert "working tree is dirty" in refused(repo_copy, "register")
+    sh("git", "checkout", "--", "params.yaml", cwd=repo_copy)
+
+    lock = repo_copy / "dvc.lock"
+    lock.write_text(lock.read_text() + "\n")
+    with pytest.raises(UserError, match="dvc.lock has uncommitted changes"):
+        registry.register(repo_copy)
+    sh("git", "checkout", "--", "dvc.lock", cwd=repo_copy)
+
+    model = repo_copy / "models/ols.joblib"
+    model.unlink()
+    model.write_bytes(b"not the model dvc.lock records")
+    with pytest.raises(UserError, match=r"outputs differ from dvc.lock \(`dvc status`\) in "):
+        registry.register(repo_copy)
+    assert sh("git", "tag", cwd=repo_copy).stdout == ""
+
+
+def test_a_failed_gate_is_neither_registered_nor_promoted(repo_copy: Path) -> None:
+    import gto.api
+
+    gate = yaml.safe_load((repo_copy / "params.yaml").read_text())["evaluate"]["gate"]
+    set_param(repo_copy, "evaluate", "gate", {**gate, "min_r2": 0.99})
+    sh("dvc", "repro", cwd=repo_copy)
+    commit_all(repo_copy, "an impossible R2 floor")
+    message = refused(repo_copy, "register")
+    assert "quality gate failed" in message and "0.99" in message
+
+    gto.api.register(str(repo_copy), "champion", "HEAD")  # behind the registry's back
+    assert "quality gate failed" in refused(repo_copy, "promote", "v0.0.1", "--stage", "prod")
+    assert "champion#prod" not in sh("git", "tag", cwd=repo_copy).stdout
+
+
+class CreatesMarker:
+    """A pickle payload: unpickling it creates a directory, proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (str(self.marker),))
+
+
+def test_a_tampered_model_is_refused_before_unpickling(repo_copy: Path, tmp_path: Path) -> None:
+    cli(repo_copy, "register")
+    lock = yaml.safe_load((repo_copy / "dvc.lock").read_text())
+    md5 = next(
+        out["md5"]
+        for out in lock["stages"]["evaluate"]["outs"]
+        if out["path"] == "models/champion.joblib"
+    )
+    cached = repo_copy / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    marker = tmp_path / "unpickled"
+    cached.chmod(0o644)
+    cached.write_bytes(pickle.dumps(CreatesMarker(marker)))
+
+    with pytest.raises(UserError, match="refusing the model: sha256"):
+        registry.fetch_model(repo_copy, version="v0.0.1", out_dir=tmp_path / "out")
+    assert "refusing the model" in refused(
+        repo_copy, "checkout", "v0.0.1", "--model-only", "-o", str(tmp_path / "cli")
+    )
+    card = registry.committed_json(repo_copy, "HEAD", registry.MODEL_CARD)
+    with pytest.raises(UserError, match="refusing to load"):
+        load_model(cached, sha256=card["sha256"])
+    assert not marker.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+    load_model(cached)  # without the check the payload runs: the refusal is what saved us
+    assert marker.is_dir()
+
+
+def test_fetch_model_without_tags_says_so(built_repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(registry.NoRegisteredVersion):
+        registry.fetch_model(built_repo, stage="prod", out_dir=tmp_path)
+    with pytest.raises(UserError, match="unknown stage"):
+        registry.fetch_model(built_repo, stage="qa", out_dir=tmp_path)
