@@ -115,13 +115,11 @@ class RecordValidator:
     """The request schema of one model: what /predict and the batch command accept."""
 
     features: tuple[str, ...]
-    record: type = field(init=False)
     one: TypeAdapter = field(init=False)
     many: TypeAdapter = field(init=False)
 
     def __post_init__(self) -> None:
         record = record_type(self.features)
-        object.__setattr__(self, "record", record)
         object.__setattr__(self, "one", TypeAdapter(record))
         object.__setattr__(self, "many", TypeAdapter(list[record]))
 
@@ -165,8 +163,8 @@ def linear_form(model: Any, training_stats: dict) -> tuple[np.ndarray, float] | 
 
     Scaling then a linear model is one affine map; applying it directly skips scikit-learn's
     per-call input checks and the DataFrame, which cost ~50x the arithmetic for one record (the
-    service's latency goal). It is used only if it reproduces ``model.predict`` on the training
-    range's corners and quartiles; any other model is served through ``model.predict``.
+    service's latency goal). It is used only if it reproduces ``model.predict`` on probe rows made
+    of the training statistics (min, max, mean, ...); any other model goes through ``predict``.
     """
     steps = [step for _, step in getattr(model, "steps", [])]
     if len(steps) != 2 or type(steps[0]) is not StandardScaler:
@@ -309,7 +307,7 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
         except NoRegisteredVersion as error:
             if settings.version:
                 raise
-            note = f"no registry tag ({error}): serving the workspace champion"
+            note = f"{error}: serving the workspace champion"
         else:
             return ServedModel(
                 model=model,
@@ -324,6 +322,8 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                 note=None,
             )
     card = read_json(repo / settings.model_card)
+    if not card.get("sha256"):
+        raise UserError(f"{settings.model_card}: no sha256: refusing to load an unverified model")
     return ServedModel(
         model=load_model(repo / settings.model, sha256=card["sha256"]),
         name=card.get("artifact", Path(settings.model).stem),

@@ -123,7 +123,7 @@ def test_logged_requests_with_a_shifted_feature_are_flagged_as_drift(
     with running_server(built_repo, "--log-path", str(log)) as client:
         health = client.get("/health").json()
         assert health["source"] == "workspace"
-        assert "no registry tag" in health["note"] or "no version" in health["note"]
+        assert "registered (no git tags): serving the workspace champion" in health["note"]
         for record in traffic.to_dict("records"):
             assert client.post("/predict", json=record).status_code == 200
 
