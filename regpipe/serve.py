@@ -81,12 +81,17 @@ class InputError(UserError):
         self.errors = errors or []
         self.status = status
 
-    def __str__(self) -> str:
+    def problems(self) -> list[str]:
         lines = [f"{e['loc']}: {e['message']}" for e in self.errors[:MAX_ERRORS_SHOWN]]
         more = len(self.errors) - MAX_ERRORS_SHOWN
-        if more > 0:
-            lines.append(f"... and {more} more")
-        return "\n  ".join([self.args[0], *lines])
+        return [*lines, f"... and {more} more"] if more > 0 else lines
+
+    def __str__(self) -> str:
+        return "\n  ".join([self.args[0], *self.problems()])
+
+    def detail(self) -> str:
+        """One line for an HTTP answer: the message and the fields at fault."""
+        return "; ".join([self.args[0], *self.problems()])
 
 
 def record_type(features: Iterable[str]) -> type:
@@ -536,7 +541,7 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
 
     @app.exception_handler(InputError)
     async def invalid_input(request: Request, error: InputError) -> JSONResponse:
-        return _error(error.status, error.args[0], error.errors)
+        return _error(error.status, error.detail(), error.errors)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
     def health() -> JSONResponse:

@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regpipe.errors import UserError
@@ -296,9 +296,7 @@ def _body(payload: object) -> bytes:
     return json.dumps(payload).encode()  # NaN and inf become the literals the server refuses
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=150, deadline=None)
 @given(payload=JSON_VALUES | RECORDS | st.lists(RECORDS, max_size=60))
 def test_no_input_gets_a_5xx(client: httpx.Client, payload: object) -> None:
     response = client.post(
