@@ -347,10 +347,13 @@ class PredictionLog:
     """The JSON-lines prediction log, rotated by size; one emit per request keeps lines whole."""
 
     def __init__(self, path: Path, *, max_bytes: int, backups: int):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._handler = RotatingFileHandler(
-            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handler = RotatingFileHandler(
+                path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            )
+        except OSError as error:
+            raise UserError(f"{path}: cannot open the prediction log: {error.strerror}") from None
 
     def write(self, served: ServedModel, X: np.ndarray, y: np.ndarray) -> None:
         timestamp = datetime.now(UTC).isoformat()
@@ -378,7 +381,8 @@ def read_prediction_log(path: str | Path) -> pd.DataFrame:
     then ``prediction``, ``model_version`` and ``timestamp``.
     """
     path = Path(path)
-    rotated = sorted(path.parent.glob(f"{path.name}.*"), key=lambda p: -int(p.suffix[1:]))
+    rotated = [p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()]
+    rotated.sort(key=lambda p: -int(p.suffix[1:]))
     files = [p for p in [*rotated, path] if p.is_file()]
     if not files:
         raise UserError(f"{path}: prediction log not found")
@@ -434,7 +438,7 @@ class Health(BaseModel):
     error: str | None = None
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 409, 411, 413, 415, 422, 503)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
 
 
 def _error(status: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
@@ -468,6 +472,9 @@ class Service:
             except UserError as error:
                 self.last_error = str(error)
                 raise
+            except Exception as error:  # a model that cannot be loaded must not stop the service
+                self.last_error = f"{type(error).__name__}: {error}"
+                raise UserError(self.last_error) from error
             self.current, self.last_error = served, None
             return served
 
@@ -544,7 +551,7 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         return _error(error.status, error.detail(), error.errors)
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    def health() -> JSONResponse:
+    async def health() -> JSONResponse:
         served = service.current
         if served is None:
             return JSONResponse(
@@ -553,7 +560,7 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         return JSONResponse(served.health())
 
     @app.get("/metadata", responses={503: {"model": ErrorBody}})
-    def metadata() -> JSONResponse:
+    async def metadata() -> JSONResponse:
         served = service.current
         if served is None:
             return _error(503, f"no model loaded: {service.last_error}")
