@@ -1,10 +1,11 @@
 # The prediction service alone: regpipe's code, its params and the service's dependencies.
-# The model is mounted at run time (it is a DVC output, never baked into git or the image):
-#   dvc artifacts get . champion --stage prod -o model/champion.joblib   # or `dvc checkout`
-#   cp metrics/model_card.json data/prepared/train_stats.json model/
+# The model is mounted at run time (it is a DVC output, never baked into git or the image),
+# with the model card of the same version (its sha256 is checked before unpickling):
+#   dvc artifacts get . champion --rev v1.0.0 -o model/champion.joblib
+#   git show champion@v1.0.0:metrics/model_card.json > model/model_card.json
+#   cp data/prepared/train_stats.json model/
 #   docker build -t regpipe-serve .
 #   docker run -p 8000:8000 -v "$PWD/model:/model:ro" regpipe-serve
-# The model card's sha256 is checked before the model file is unpickled.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
