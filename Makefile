@@ -6,10 +6,10 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock bench-search
+.PHONY: help setup repro test lint lock bench-search serve
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## create .venv with the pinned, hash-checked requirements
 
@@ -32,7 +32,12 @@ lint: setup ## ruff check and format check
 bench-search: setup ## the alpha-search benchmark: fast search vs GridSearchCV (bench/README.md)
 	python bench/search.py --all
 
-lock: ## recompile requirements.txt (pins + hashes) from requirements.in
+lock: ## recompile the hashed pins (requirements*.txt) from requirements*.in
 	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
+	for name in requirements requirements-serve; do \
+		$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+			--no-emit-index-url --no-emit-find-links -o $$name.txt $$name.in || exit 1; \
+	done
+
+serve: setup ## serve the prod model over HTTP (params.yaml `serve`; ARGS="--port 9000 --workspace")
+	python -m regpipe.serve serve $(ARGS)

@@ -118,6 +118,36 @@ class Drift(Section):
     drift_share: Annotated[float, Field(gt=0, le=1)]
 
 
+class Serve(Section):
+    """The prediction service (regpipe.serve); read by the service only, no DVC stage uses it.
+
+    Every key can be overridden by an environment variable ``REGPIPE_SERVE_<KEY>`` or a flag of
+    ``python -m regpipe.serve``.
+    """
+
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)]
+    stage: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*$")] = Field(
+        description="the registry stage whose model is served"
+    )
+    version: Annotated[str, Field(pattern=r"^v\d+\.\d+\.\d+$")] | None = Field(
+        description="a registered version (v1.2.0) to serve instead of the stage's"
+    )
+    use_registry: bool = Field(
+        description="false: always serve the workspace champion (a container with a mounted model)"
+    )
+    model: Annotated[str, Field(min_length=1)] = Field(description="the workspace champion")
+    model_card: Annotated[str, Field(min_length=1)]
+    train_stats: Annotated[str, Field(min_length=1)] = Field(
+        description="training statistics shown as feature ranges by /metadata"
+    )
+    max_batch: Annotated[int, Field(ge=1, le=100_000)]
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)]
+    log_path: Annotated[str, Field(min_length=1)]
+    log_max_bytes: Annotated[int, Field(ge=1024)]
+    log_backups: Annotated[int, Field(ge=1, le=1000)]
+
+
 SECTIONS: dict[str, type[Section]] = {
     "generate": Generate,
     "prepare": Prepare,
@@ -126,6 +156,7 @@ SECTIONS: dict[str, type[Section]] = {
     "train_lasso": TrainLasso,
     "evaluate": Evaluate,
     "drift": Drift,
+    "serve": Serve,
 }
 
 S = TypeVar("S", bound=Section)

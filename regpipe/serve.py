@@ -1,0 +1,666 @@
+"""The prediction service: the registry's model over HTTP, every prediction logged for drift.
+
+``python -m regpipe.serve serve`` (``make serve``) starts a FastAPI app under uvicorn;
+``python -m regpipe.serve predict IN OUT`` scores a CSV/Parquet file with the same model and the
+same validation. Settings come from the ``serve`` section of params.yaml, then environment
+variables ``REGPIPE_SERVE_<KEY>``, then command-line flags.
+
+Which model: the version assigned to ``serve.stage`` (default ``prod``) or ``serve.version`` in the
+GTO registry, fetched through :func:`regpipe.registry.fetch_model`; when the repository has no
+registry tag at all (or ``use_registry`` is false) the workspace champion, whose hash must match
+the model card in git. A model file is never unpickled before its hash is checked.
+
+The prediction log (``serve.log_path``, rotated at ``log_max_bytes``) has one JSON object per
+predicted record, so a batch request of n records writes n lines::
+
+    {"timestamp": "2026-11-23T09:00:00.123456+00:00", "model_version": "v1.0.0",
+     "inputs": {"age": 0.03, ...}, "prediction": 151.2}
+
+``read_prediction_log`` turns it (rotated files included) into a frame of inputs that the drift
+checks take as their current batch.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from logging import LogRecord
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from sklearn.preprocessing import StandardScaler
+from starlette.concurrency import run_in_threadpool
+from typing_extensions import TypedDict
+
+from regpipe.errors import UserError, run
+from regpipe.io import load_model, read_json, read_table, write_table
+from regpipe.models import ESTIMATORS
+from regpipe.params import PARAMS_FILE, Serve, parse_section, read_params_file
+
+ENV_PREFIX = "REGPIPE_SERVE_"
+WORKSPACE_VERSION = "workspace"
+MAX_ERRORS_SHOWN = 20
+RANGE_KEYS = ("min", "max", "mean", "std", "q01", "q99")
+
+
+def load_settings(
+    params_file: Path = PARAMS_FILE,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Serve:
+    """The ``serve`` section, then ``REGPIPE_SERVE_<KEY>`` variables, then flags, validated."""
+    environ = os.environ if environ is None else environ
+    raw = dict(read_params_file(params_file).get("serve") or {})
+    for key in Serve.model_fields:
+        value = environ.get(ENV_PREFIX + key.upper())
+        if value is not None:
+            raw[key] = None if value in ("", "null") else value
+    raw.update({key: value for key, value in (overrides or {}).items() if value is not None})
+    return parse_section("serve", raw, Serve, f"{params_file} + {ENV_PREFIX}* + flags")
+
+
+class InputError(UserError):
+    """Client input refused; ``errors`` name each record and field, ``status`` is the HTTP code."""
+
+    def __init__(self, message: str, errors: list[dict] | None = None, status: int = 422):
+        super().__init__(message)
+        self.errors = errors or []
+        self.status = status
+
+    def problems(self) -> list[str]:
+        lines = [f"{e['loc']}: {e['message']}" for e in self.errors[:MAX_ERRORS_SHOWN]]
+        more = len(self.errors) - MAX_ERRORS_SHOWN
+        return [*lines, f"... and {more} more"] if more > 0 else lines
+
+    def __str__(self) -> str:
+        return "\n  ".join([self.args[0], *self.problems()])
+
+    def detail(self) -> str:
+        """One line for an HTTP answer: the message and the fields at fault."""
+        return "; ".join([self.args[0], *self.problems()])
+
+
+def record_type(features: Iterable[str]) -> type:
+    """A TypedDict with one strict, finite float per feature and no other key.
+
+    Strict: a string such as "0.1" or a boolean is refused instead of coerced; an integer is a
+    number and is accepted. NaN and ±inf are refused.
+    """
+    record = TypedDict("Record", {name: float for name in features})  # noqa: UP013
+    record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    return record
+
+
+def _located(error: dict, *, batch: bool, row_label: str) -> dict:
+    loc = list(error["loc"])
+    row = loc.pop(0) if batch and loc and isinstance(loc[0], int) else None
+    name = ".".join(map(str, loc)) or None
+    where = f"{row_label}[{row}]" if row is not None else ""
+    where = f"{where}.{name}" if where and name else where or name or "body"
+    message = "unknown feature" if error["type"] == "extra_forbidden" else error["msg"]
+    return {"loc": where, "record": row, "field": name, "message": message}
+
+
+@dataclass(frozen=True)
+class RecordValidator:
+    """The request schema of one model: what /predict and the batch command accept."""
+
+    features: tuple[str, ...]
+    one: TypeAdapter = field(init=False)
+    many: TypeAdapter = field(init=False)
+
+    def __post_init__(self) -> None:
+        record = record_type(self.features)
+        object.__setattr__(self, "one", TypeAdapter(record))
+        object.__setattr__(self, "many", TypeAdapter(list[record]))
+
+    def validate(
+        self, payload: object, *, max_batch: int | None, row_label: str = "records"
+    ) -> np.ndarray:
+        """X (n_samples × n_features, in the model's feature order) from one record or a list."""
+        batch = isinstance(payload, list)
+        if not batch and not isinstance(payload, dict):
+            raise InputError(
+                f"the body must be a JSON object (one record: feature -> number) or an array of "
+                f"records, not {type(payload).__name__}"
+            )
+        if batch and not payload:
+            raise InputError("empty batch: send at least one record")
+        if batch and max_batch is not None and len(payload) > max_batch:
+            raise InputError(
+                f"batch of {len(payload)} records is over the limit of {max_batch} "
+                "(serve.max_batch)",
+                status=413,
+            )
+        try:
+            records = (
+                self.many.validate_python(payload) if batch else [self.one.validate_python(payload)]
+            )
+        except ValidationError as error:
+            errors = [_located(e, batch=batch, row_label=row_label) for e in error.errors()]
+            raise InputError("invalid input", errors) from None
+        return np.array([[record[name] for name in self.features] for record in records], float)
+
+    def json_schema(self, max_batch: int) -> dict:
+        """OpenAPI: one record, or an array of 1..max_batch records."""
+        one = self.one.json_schema()
+        one.pop("title", None)
+        many = {"type": "array", "items": one, "minItems": 1, "maxItems": max_batch}
+        return {"oneOf": [one, many]}
+
+
+def linear_form(model: Any, training_stats: dict) -> tuple[np.ndarray, float] | None:
+    """The model as ``X @ coef + intercept`` when it is StandardScaler + one of our linear models.
+
+    Scaling then a linear model is one affine map; applying it directly skips scikit-learn's
+    per-call input checks and the DataFrame, which cost ~50x the arithmetic for one record (the
+    service's latency goal). It is used only if it reproduces ``model.predict`` on probe rows made
+    of the training statistics (min, max, mean, ...); any other model goes through ``predict``.
+    """
+    steps = [step for _, step in getattr(model, "steps", [])]
+    if len(steps) != 2 or type(steps[0]) is not StandardScaler:
+        return None
+    scaler, estimator = steps
+    if type(estimator) not in ESTIMATORS.values() or np.ndim(estimator.coef_) != 1:
+        return None
+    mean = scaler.mean_ if scaler.with_mean else 0.0
+    scale = scaler.scale_ if scaler.with_std else 1.0
+    coef = np.asarray(estimator.coef_ / scale, float)
+    intercept = float(estimator.intercept_ - np.sum(mean * coef))
+    names = [str(name) for name in model.feature_names_in_]
+    probe = pd.DataFrame(
+        [[training_stats.get(name, {}).get(key, 0.0) for name in names] for key in RANGE_KEYS],
+        columns=names,
+    )
+    expected = model.predict(probe)
+    if not np.allclose(probe.to_numpy() @ coef + intercept, expected, rtol=1e-9, atol=1e-9):
+        return None
+    return coef, intercept
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model and what /health and /metadata say about it."""
+
+    model: Any
+    name: str
+    version: str
+    stage: str | None
+    source: str
+    git_revision: str | None
+    sha256: str
+    card: dict
+    training_stats: dict
+    note: str | None
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    validator: RecordValidator = field(init=False)
+    linear: tuple[np.ndarray, float] | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        names = getattr(self.model, "feature_names_in_", None)
+        if names is None:
+            raise UserError(f"model {self.name} {self.version} was fitted without feature names")
+        object.__setattr__(self, "validator", RecordValidator(tuple(map(str, names))))
+        object.__setattr__(self, "linear", linear_form(self.model, self.training_stats))
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.validator.features
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predictions for valid X; inputs so large that the model overflows are refused."""
+        too_far = "values far outside the training ranges (GET /metadata) overflow the model"
+        with np.errstate(over="ignore", invalid="ignore"):
+            try:
+                y = self._predict(X)
+            except ValueError as error:  # scikit-learn refuses the overflowed, scaled input
+                raise InputError(f"{too_far}: {error}") from None
+        bad = np.flatnonzero(~np.isfinite(y))
+        if bad.size:
+            raise InputError(
+                too_far,
+                [
+                    {
+                        "loc": f"records[{i}]",
+                        "record": int(i),
+                        "field": None,
+                        "message": "non-finite prediction",
+                    }
+                    for i in bad[:MAX_ERRORS_SHOWN]
+                ],
+            )
+        return y
+
+    def _predict(self, X: np.ndarray) -> np.ndarray:
+        if self.linear is not None:
+            coef, intercept = self.linear
+            return X @ coef + intercept
+        return self.model.predict(pd.DataFrame(X, columns=list(self.features)))
+
+    def health(self) -> dict:
+        return {
+            "status": "ok",
+            "model": self.name,
+            "estimator": self.card.get("model"),
+            "version": self.version,
+            "stage": self.stage,
+            "source": self.source,
+            "git_revision": self.git_revision,
+            "sha256": self.sha256,
+            "loaded_at": self.loaded_at,
+            "note": self.note,
+        }
+
+    def metadata(self) -> dict:
+        features = [
+            {
+                "name": name,
+                "type": "number",
+                "training": {k: self.training_stats.get(name, {}).get(k) for k in RANGE_KEYS},
+            }
+            for name in self.features
+        ]
+        return {
+            **{k: v for k, v in self.health().items() if k != "status"},
+            "features": features,
+            "test_metrics": self.card.get("test_metrics"),
+            "baseline_metrics": self.card.get("baseline_metrics"),
+            "gate": self.card.get("gate"),
+            "alpha": self.card.get("alpha"),
+            "coef": self.card.get("coef"),
+        }
+
+
+def git_revision(repo: Path) -> str | None:
+    """HEAD of ``repo``, or None outside a git checkout (a container with a mounted model)."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return result.stdout.strip()
+
+
+def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
+    """The model to serve: the registry's (stage or version), else the workspace champion."""
+    training_stats = read_json(repo / settings.train_stats)
+    if not settings.use_registry:
+        note = "serve.use_registry is false: serving the workspace champion"
+    else:
+        from regpipe.registry import NoRegisteredVersion, fetch_model
+
+        stage = None if settings.version else settings.stage
+        try:
+            with tempfile.TemporaryDirectory(prefix="regpipe-serve-") as out_dir:
+                ref = fetch_model(repo, stage=stage, version=settings.version, out_dir=out_dir)
+                model = load_model(ref.path, sha256=ref.sha256)
+        except NoRegisteredVersion as error:
+            if settings.version:
+                raise
+            note = f"{error}: serving the workspace champion"
+        else:
+            return ServedModel(
+                model=model,
+                name=ref.name,
+                version=ref.version,
+                stage=ref.stage,
+                source="registry",
+                git_revision=ref.rev,
+                sha256=ref.sha256,
+                card=ref.card,
+                training_stats=training_stats,
+                note=None,
+            )
+    card = read_json(repo / settings.model_card)
+    if not card.get("sha256"):
+        raise UserError(f"{settings.model_card}: no sha256: refusing to load an unverified model")
+    return ServedModel(
+        model=load_model(repo / settings.model, sha256=card["sha256"]),
+        name=card.get("artifact", Path(settings.model).stem),
+        version=WORKSPACE_VERSION,
+        stage=None,
+        source="workspace",
+        git_revision=git_revision(repo),
+        sha256=card["sha256"],
+        card=card,
+        training_stats=training_stats,
+        note=note,
+    )
+
+
+class PredictionLog:
+    """The JSON-lines prediction log, rotated by size; one emit per request keeps lines whole."""
+
+    def __init__(self, path: Path, *, max_bytes: int, backups: int):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._handler = RotatingFileHandler(
+                path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+            )
+        except OSError as error:
+            raise UserError(f"{path}: cannot open the prediction log: {error.strerror}") from None
+
+    def write(self, served: ServedModel, X: np.ndarray, y: np.ndarray) -> None:
+        timestamp = datetime.now(UTC).isoformat()
+        lines = [
+            orjson.dumps(
+                {
+                    "timestamp": timestamp,
+                    "model_version": served.version,
+                    "inputs": dict(zip(served.features, row, strict=True)),
+                    "prediction": prediction,
+                }
+            ).decode()
+            for row, prediction in zip(X.tolist(), y.tolist(), strict=True)
+        ]
+        self._handler.handle(LogRecord("predictions", 20, "", 0, "\n".join(lines), None, None))
+
+    def close(self) -> None:
+        self._handler.close()
+
+
+def read_prediction_log(path: str | Path) -> pd.DataFrame:
+    """The logged inputs as a frame (one row per predicted record, oldest first) + metadata.
+
+    Rotated files (``path.N`` … ``path.1``) are read before ``path``. Columns: the features,
+    then ``prediction``, ``model_version`` and ``timestamp``.
+    """
+    path = Path(path)
+    rotated = [p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()]
+    rotated.sort(key=lambda p: -int(p.suffix[1:]))
+    files = [p for p in [*rotated, path] if p.is_file()]
+    if not files:
+        raise UserError(f"{path}: prediction log not found")
+    rows = []
+    for file in files:
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                entry = json.loads(line)
+                rows.append(
+                    {
+                        **entry["inputs"],
+                        "prediction": entry["prediction"],
+                        "model_version": entry["model_version"],
+                        "timestamp": entry["timestamp"],
+                    }
+                )
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{file}:{number}: not a prediction log entry") from None
+    return pd.DataFrame(rows)
+
+
+class Problem(BaseModel):
+    loc: str
+    record: int | None
+    field: str | None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[Problem] = []
+
+
+class Predictions(BaseModel):
+    model: str
+    model_version: str
+    predictions: list[float]
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    status: str
+    model: str | None = None
+    estimator: str | None = None
+    version: str | None = None
+    stage: str | None = None
+    source: str | None = None
+    git_revision: str | None = None
+    sha256: str | None = None
+    loaded_at: str | None = None
+    note: str | None = None
+    error: str | None = None
+
+
+ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
+
+
+def _error(status: int, detail: str, errors: list[dict] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail, "errors": errors or []}, status_code=status)
+
+
+class Service:
+    """The model being served and the prediction log; /reload swaps ``current`` under a lock.
+
+    A request reads ``current`` once and uses that model to the end, so a reload never changes
+    the model under a request in flight, and no request waits for a reload to finish.
+    """
+
+    def __init__(self, settings: Serve, repo: Path):
+        self.settings = settings
+        self.repo = repo
+        self.current: ServedModel | None = None
+        self.last_error: str | None = None
+        self._reload_lock = threading.Lock()
+        self.log = PredictionLog(
+            repo / settings.log_path,
+            max_bytes=settings.log_max_bytes,
+            backups=settings.log_backups,
+        )
+
+    def reload(self) -> ServedModel:
+        """Load the model now assigned to the stage and make it current; on error keep the old."""
+        with self._reload_lock:
+            try:
+                served = load_served_model(self.settings, self.repo)
+            except UserError as error:
+                self.last_error = str(error)
+                raise
+            except Exception as error:  # a model that cannot be loaded must not stop the service
+                self.last_error = f"{type(error).__name__}: {error}"
+                raise UserError(self.last_error) from error
+            self.current, self.last_error = served, None
+            return served
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as Content-Length or the streamed bytes pass ``limit``."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        if not length.isdigit():
+            raise InputError(f"bad Content-Length header {length!r}", status=400)
+        if int(length) > limit:
+            raise InputError(
+                f"body of {length} bytes is over the limit of {limit} (serve.max_body_bytes)",
+                status=413,
+            )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputError(
+                f"body is over the limit of {limit} bytes (serve.max_body_bytes)", status=413
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number this service accepts")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        seen = [key for key, _ in pairs]
+        duplicated = sorted({key for key in seen if seen.count(key) > 1})
+        raise ValueError(f"duplicate key(s) {duplicated}")
+    return mapping
+
+
+def parse_json(body: bytes) -> object:
+    """JSON without NaN/Infinity literals or duplicate keys; anything else unreadable is a 400."""
+    if not body:
+        raise InputError("empty body: send a JSON record or an array of records", status=400)
+    try:
+        return json.loads(
+            body, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+        )
+    except (ValueError, RecursionError) as error:
+        raise InputError(f"body is not valid JSON: {error}", status=400) from None
+
+
+def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
+    """The FastAPI app; the model is loaded at start-up (a failure leaves /health at 503)."""
+    service = Service(settings, repo)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # On failure /health reports service.last_error with a 503, and POST /reload retries.
+        with suppress(UserError):
+            await run_in_threadpool(service.reload)
+        yield
+        service.log.close()
+
+    app = FastAPI(
+        title="regpipe prediction service",
+        description=__doc__.split("\n\n")[0],
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+
+    @app.exception_handler(InputError)
+    async def invalid_input(request: Request, error: InputError) -> JSONResponse:
+        return _error(error.status, error.detail(), error.errors)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
+    async def health() -> JSONResponse:
+        served = service.current
+        if served is None:
+            return JSONResponse(
+                {"status": "no model", "error": service.last_error}, status_code=503
+            )
+        return JSONResponse(served.health())
+
+    @app.get("/metadata", responses={503: {"model": ErrorBody}})
+    async def metadata() -> JSONResponse:
+        served = service.current
+        if served is None:
+            return _error(503, f"no model loaded: {service.last_error}")
+        return JSONResponse(served.metadata())
+
+    @app.post("/predict", response_model=Predictions, responses=ERRORS)
+    async def predict(request: Request) -> JSONResponse:
+        served = service.current
+        if served is None:
+            return _error(503, f"no model loaded: {service.last_error}")
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return _error(415, f"content type {content_type!r}: send application/json")
+        payload = parse_json(await _read_body(request, settings.max_body_bytes))
+        X = served.validator.validate(payload, max_batch=settings.max_batch)
+        y = served.predict(X)
+        service.log.write(served, X, y)
+        answer = {"model": served.name, "model_version": served.version, "predictions": y.tolist()}
+        return Response(orjson.dumps(answer), media_type="application/json")
+
+    @app.post("/reload", response_model=Health, responses={409: {"model": ErrorBody}})
+    async def reload() -> JSONResponse:
+        previous = service.current
+        try:
+            served = await run_in_threadpool(service.reload)
+        except UserError as error:
+            still = f"; still serving {previous.version}" if previous else ""
+            return _error(409, f"reload failed{still}: {error}")
+        return JSONResponse(served.health())
+
+    def openapi() -> dict:
+        """The schema, with /predict's body built from the current model's features."""
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        if service.current is not None:
+            body = service.current.validator.json_schema(settings.max_batch)
+            schema["paths"]["/predict"]["post"]["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            }
+        return schema
+
+    app.openapi = openapi
+    return app
+
+
+def predict_file(settings: Serve, source: Path, destination: Path, repo: Path = Path(".")) -> str:
+    """Score a CSV/Parquet table with the served model and the service's validation.
+
+    The output is the input table plus ``prediction`` and ``model_version`` columns.
+    """
+    served = load_served_model(settings, repo)
+    frame = read_table(source)
+    try:
+        X = served.validator.validate(frame.to_dict("records"), max_batch=None, row_label="row")
+    except InputError as error:
+        raise InputError(f"{source}: {error.args[0]}", error.errors) from None
+    y = served.predict(X)
+    write_table(frame.assign(prediction=y, model_version=served.version), destination)
+    return served.version
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m regpipe.serve", description=__doc__.split("\n\n")[0]
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start the HTTP service")
+    predict = commands.add_parser("predict", help="score a CSV/Parquet file")
+    predict.add_argument("source", type=Path)
+    predict.add_argument("destination", type=Path)
+    for command in (serve, predict):
+        command.add_argument("--params", type=Path, default=PARAMS_FILE)
+        command.add_argument("--stage")
+        command.add_argument("--version", dest="version")
+        command.add_argument("--workspace", action="store_true", help="skip the registry")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--log-path")
+    args = parser.parse_args()
+
+    overrides = {"stage": args.stage, "version": args.version}
+    if args.workspace:
+        overrides["use_registry"] = False
+    if args.command == "predict":
+        settings = load_settings(args.params, overrides=overrides)
+        version = predict_file(settings, args.source, args.destination)
+        print(f"predict: {args.source} -> {args.destination} with model {version}")
+        return
+    import uvicorn
+
+    overrides |= {"host": args.host, "port": args.port, "log_path": args.log_path}
+    settings = load_settings(args.params, overrides=overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    run(main)

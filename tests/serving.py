@@ -1,0 +1,112 @@
+"""Helpers for the serving tests: a tiny workspace with a real model, and a real uvicorn server."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from regpipe.contract import training_statistics
+from regpipe.io import save_model, sha256_file, write_json
+from tests.conftest import ROOT, command_env
+
+FEATURES = ["age", "bmi", "bp"]
+
+
+def tiny_workspace(path: Path, *, max_batch: int = 50, max_body_bytes: int = 4096) -> Path:
+    """A directory laid out like the repository: params.yaml, a fitted champion, its card, stats.
+
+    The model is a real scikit-learn Pipeline fitted on 30 rows, so predictions can be checked
+    against ``model.predict`` without running the pipeline.
+    """
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(30, len(FEATURES))), columns=FEATURES)
+    y = X @ np.array([1.0, 20.0, -3.0]) + 100.0
+    model = Pipeline([("scaler", StandardScaler()), ("model", LinearRegression())]).fit(X, y)
+    save_model(model, path / "models/champion.joblib")
+    card = {
+        "artifact": "champion",
+        "model": "ols",
+        "sha256": sha256_file(path / "models/champion.joblib"),
+        "test_metrics": {"rmse": 0.0, "mae": 0.0, "r2": 1.0},
+        "gate": {"passed": True, "reasons": []},
+        "coef": dict(zip(FEATURES, model.named_steps["model"].coef_.tolist(), strict=True)),
+    }
+    write_json(card, path / "metrics/model_card.json")
+    write_json(training_statistics(X.assign(target=y)), path / "data/prepared/train_stats.json")
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["serve"] |= {"max_batch": max_batch, "max_body_bytes": max_body_bytes}
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[httpx.Client]:
+    """``python -m regpipe.serve serve`` on 127.0.0.1 in ``repo``, until /health answers.
+
+    Yields a client bound to it; the server is stopped by its PID afterwards.
+    """
+    port = free_port()
+    log = server_log(repo, port).open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "regpipe.serve", "serve", "--host", "127.0.0.1"]
+        + ["--port", str(port), *args],
+        cwd=repo,
+        env=command_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"server exited {process.returncode}:\n{log_text(repo, port)}")
+            try:
+                if client.get("/health").status_code in (200, 503):
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not up in {timeout}s:\n{log_text(repo, port)}")
+            time.sleep(0.05)
+        yield client
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def server_log(repo: Path, port: int) -> Path:
+    """Beside the repository, so the server's output never makes a git tree dirty."""
+    return repo.parent / f"server-{port}.log"
+
+
+def log_text(repo: Path, port: int) -> str:
+    return server_log(repo, port).read_text()
+
+
+def read_log_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]

@@ -1,0 +1,77 @@
+"""The Dockerfile, checked without a container engine (there is none on the build machine): every
+file it copies exists, its settings are valid, and its command and health check are the app's."""
+
+import importlib
+import json
+import re
+import shlex
+import sys
+
+import pytest
+
+from regpipe.params import Serve
+from regpipe.serve import load_settings
+from tests.conftest import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def instructions(name: str) -> list[str]:
+    """The arguments of every ``name`` instruction, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", DOCKERFILE)
+    return [m.group(1).strip() for m in re.finditer(rf"^{name}\s+(.*)$", joined, re.MULTILINE)]
+
+
+def exec_form(argument: str) -> list[str]:
+    return json.loads(argument) if argument.startswith("[") else shlex.split(argument)
+
+
+def test_copied_sources_exist() -> None:
+    sources = [source for args in instructions("COPY") for source in args.split()[:-1]]
+    assert sources, "the Dockerfile copies something"
+    for source in sources:
+        if source == "requirements-serve.txt":
+            # The hashed lock is compiled from requirements-serve.in (`make lock`).
+            assert (ROOT / "requirements-serve.in").is_file()
+            continue
+        assert (ROOT / source).exists(), f"COPY {source}: no such file in the repository"
+
+
+def test_the_service_dependencies_are_a_subset_of_the_project_pins() -> None:
+    def pins(name: str) -> dict[str, str]:
+        lines = (ROOT / name).read_text().splitlines()
+        return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+    serve, project = pins("requirements-serve.in"), pins("requirements.in")
+    assert {name: project.get(name) for name in serve} == serve
+    assert "dvc" not in serve and "pytest" not in serve
+
+
+def test_environment_overrides_are_valid_settings() -> None:
+    env = {}
+    for args in instructions("ENV"):
+        env |= dict(shlex.split(pair)[0].split("=", 1) for pair in args.split())
+    overrides = {key: value for key, value in env.items() if key.startswith("REGPIPE_SERVE_")}
+    assert {key.removeprefix("REGPIPE_SERVE_").lower() for key in overrides} <= set(
+        Serve.model_fields
+    )
+    settings = load_settings(ROOT / "params.yaml", overrides)
+    assert settings.use_registry is False, "the image serves a mounted model"
+    assert settings.model.startswith("/model/")
+
+
+def test_command_and_healthcheck_are_the_service_entry_point(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    (command,) = instructions("CMD")
+    argv = exec_form(command)
+    assert argv[:3] == ["python", "-m", "regpipe.serve"]
+    monkeypatch.setattr(sys, "argv", [argv[2], *argv[3:], "--help"])
+    with pytest.raises(SystemExit) as exited:
+        importlib.import_module(argv[2]).main()  # what `python -m` runs
+    assert exited.value.code == 0
+    assert "--port" in capsys.readouterr().out
+    (healthcheck,) = instructions("HEALTHCHECK")
+    assert "/health" in healthcheck and ":8000/" in healthcheck
+    assert instructions("USER") == ["regpipe"]
+    assert instructions("FROM")[0].endswith("-slim")
