@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from regpipe.contract import ContractError, check_contract, training_statistics
+from regpipe.contract import training_statistics
 from regpipe.data import load_diabetes_frame, make_current_batch, split_train_test
 from regpipe.drift import dataset_verdict, ks_drift
 from regpipe.errors import UserError
@@ -73,37 +73,15 @@ def test_split_refuses_an_empty_part() -> None:
         split_train_test(small_frame(10), test_size=0.01, random_state=0)
 
 
-# contract --------------------------------------------------------------------------------------
-
-
-def test_contract_passes_clean_data_as_floats() -> None:
-    checked = check_contract(small_frame(), features=FEATURES, target="y", source="mem")
-    assert list(checked.columns) == ["a", "b", "y"]
-    assert all(dtype == np.float64 for dtype in checked.dtypes)
-
-
-def test_contract_reports_every_violation_with_column_and_rows() -> None:
-    frame = small_frame(12).astype(object)
-    frame.loc[3, "a"] = "abc"
-    frame.loc[5, "b"] = math.inf
-    frame.loc[[1, 7], "y"] = None
-    frame = frame.drop(columns=[])
-    with pytest.raises(ContractError) as raised:
-        check_contract(frame.assign(extra=1), features=[*FEATURES, "c"], target="y", source="f.csv")
-    message = str(raised.value)
-    assert message.startswith("f.csv: data contract violated")
-    assert "column 'c': missing" in message
-    assert "column 'a': not a number at row(s) 3" in message
-    assert "column 'b': infinite value at row(s) 5" in message
-    assert "column 'y': missing target at row(s) 1, 7" in message
-
-
 def test_training_statistics() -> None:
     stats = training_statistics(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}))
     assert stats["x"]["count"] == 4
     assert stats["x"]["mean"] == 2.5
     assert stats["x"]["min"] == 1.0 and stats["x"]["max"] == 4.0
     assert stats["x"]["q50"] == 2.5
+    assert stats["x"]["kind"] == "numeric"
+    assert sum(stats["x"]["histogram"]["counts"]) == 4
+    assert stats["x"]["histogram"]["edges"][0] == 1.0
 
 
 # models ----------------------------------------------------------------------------------------
