@@ -123,7 +123,7 @@ class Checked:
     extra_columns: list[str] = field(default_factory=list)
 
 
-def _schema(contract: dict, present: list[str]) -> "object":
+def _schema(contract: dict) -> "object":
     """The pandera schema of ``contract``; each check is named as in CHECKS, for the report."""
     import pandera.pandas as pa
 
@@ -156,10 +156,8 @@ def _schema(contract: dict, present: list[str]) -> "object":
                 missing_at_most(spec["max_missing"]),
             ]
         columns[name] = pa.Column(None, nullable=True, checks=checks, required=True)
-    rows_checks = []
-    if all(name in present for name in contract["columns"]):
-        rows_checks.append(pa.Check(lambda frame: ~frame.duplicated(), name="duplicates"))
-    return pa.DataFrameSchema(columns, checks=rows_checks)
+    duplicates = pa.Check(lambda frame: ~frame.duplicated(), name="duplicates")
+    return pa.DataFrameSchema(columns, checks=[duplicates])
 
 
 def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
@@ -186,7 +184,7 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
             checked[name] = normalise_category(raw)
             normalised[name] = _changed(raw, checked[name])
     try:
-        _schema(contract, present).validate(checked, lazy=True)
+        _schema(contract).validate(checked, lazy=True)
     except pa.errors.SchemaErrors as errors:
         found.append(_pandera_table(errors.failure_cases))
     return Checked(
@@ -210,7 +208,7 @@ def _table(column: str | None, check: str, failing: pd.Series) -> pd.DataFrame:
 
 def _pandera_table(failure_cases: pd.DataFrame) -> pd.DataFrame:
     """pandera's failure cases as (column, check, value, row); a duplicate row is one entry."""
-    cases = failure_cases.copy()
+    cases = failure_cases.astype(object)
     cases["check"] = cases["check"].astype(str)
     absent = cases["check"] == "column_in_dataframe"
     cases.loc[absent, "check"] = "columns"

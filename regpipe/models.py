@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 MODEL_NAMES = ("ols", "ridge", "lasso")
 
@@ -20,9 +21,34 @@ MODEL_NAMES = ("ols", "ridge", "lasso")
 ESTIMATORS = {"ols": LinearRegression, "ridge": Ridge, "lasso": Lasso}
 
 
+def make_encoder() -> ColumnTransformer:
+    """One-hot encoding of the non-numeric (categorical) columns; numeric ones pass unchanged.
+
+    Part of the model, so serving takes raw category labels; a level unseen in training is
+    encoded as all zeros. With no categorical column the output is X itself, in its order.
+    """
+    return ColumnTransformer(
+        [
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                make_column_selector(dtype_exclude="number"),
+            )
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+
+
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:
-    """StandardScaler followed by the estimator ``name`` built with ``estimator_params``."""
-    return Pipeline([("scaler", StandardScaler()), ("model", ESTIMATORS[name](**estimator_params))])
+    """Encoder, StandardScaler, then the estimator ``name`` built with ``estimator_params``."""
+    return Pipeline(
+        [
+            ("encoder", make_encoder()),
+            ("scaler", StandardScaler()),
+            ("model", ESTIMATORS[name](**estimator_params)),
+        ]
+    )
 
 
 def candidate_alphas(alpha: float | None, alpha_grid: dict | None) -> np.ndarray | None:
@@ -79,13 +105,15 @@ def fit_with_cv(
     )
 
 
-def coefficients(model: Pipeline, feature_names: list[str]) -> dict[str, float]:
-    """The estimator's coefficients by feature name, on the standardised scale the model uses."""
-    return dict(zip(feature_names, map(float, model.named_steps["model"].coef_), strict=True))
+def coefficients(model: Pipeline) -> dict[str, float]:
+    """The estimator's coefficients by input name (one per category level for a categorical
+    column, e.g. ``c0_a``), on the standardised scale the model uses."""
+    names = model[:-1].get_feature_names_out()
+    return dict(zip(names, map(float, model.named_steps["model"].coef_), strict=True))
 
 
-def train_report(result: TrainResult, feature_names: list[str]) -> dict:
-    coef = coefficients(result.model, feature_names)
+def train_report(result: TrainResult) -> dict:
+    coef = coefficients(result.model)
     return {
         "alpha": result.alpha,
         "n_alphas_searched": result.n_alphas_searched,

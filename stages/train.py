@@ -34,7 +34,7 @@ def main() -> None:
         **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
     )
     save_model(result.model, args.out_model)
-    write_json(train_report(result, list(X.columns)), args.out_metrics)
+    write_json(train_report(result), args.out_metrics)
 
 
 if __name__ == "__main__":

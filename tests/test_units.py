@@ -101,7 +101,7 @@ def test_fit_with_cv_finds_the_signal(name: str) -> None:
     result = fit_with_cv(
         name, frame[FEATURES], frame["y"], alphas=alphas, cv=make_folds(5, False, 0)
     )
-    coef = coefficients(result.model, FEATURES)
+    coef = coefficients(result.model)
     assert coef["a"] > 2.0 and abs(coef["b"]) < 0.5
     assert 0.5 < result.cv_rmse_mean < 1.5
     assert result.n_alphas_searched == (0 if alphas is None else 5)
@@ -112,7 +112,7 @@ def test_lasso_with_huge_alpha_zeroes_everything() -> None:
     result = fit_with_cv(
         "lasso", frame[FEATURES], frame["y"], alphas=np.array([100.0]), cv=make_folds(3, False, 0)
     )
-    assert set(coefficients(result.model, FEATURES).values()) == {0.0}
+    assert set(coefficients(result.model).values()) == {0.0}
 
 
 # evaluation ------------------------------------------------------------------------------------
