@@ -1,6 +1,6 @@
 """CSV vs Parquet: write and read time of the prepared tables at 1M rows (regpipe.io functions).
 
-    python bench/table_format.py [n_samples]
+python bench/table_format.py [n_samples]
 """
 
 import sys

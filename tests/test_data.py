@@ -261,8 +261,8 @@ def test_bad_csv_stops_prepare_and_outputs_are_restorable(repo_copy: Path) -> No
     train = repo_copy / "data/prepared/train.parquet"
     before = train.read_bytes()
     user_csv = repo_copy / "user.csv"
-    frame = load_diabetes_frame().astype({"bmi": object})
-    frame.loc[7, "bmi"] = "high"
+    frame = load_diabetes_frame().astype({"s6": object})
+    frame.loc[7, "s6"] = "high"
     frame.to_csv(user_csv, index=False)
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     params["generate"].update(source="csv", csv={"path": "user.csv"})
@@ -271,15 +271,16 @@ def test_bad_csv_stops_prepare_and_outputs_are_restorable(repo_copy: Path) -> No
     result = sh("dvc", "repro", "prepare", cwd=repo_copy, check=False)
     assert result.returncode != 0
     assert "data/raw/data.parquet: data contract violated" in result.stderr
-    assert "types: column 'bmi': 1 at row(s) 7 (e.g. 'high')" in result.stderr
+    assert "types: column 's6': 1 at row(s) 7 (e.g. 'high')" in result.stderr
     assert "Traceback" not in result.stderr
     quality = json.loads((repo_copy / "metrics/data_quality.json").read_text())
-    assert {"column": "bmi", "check": "types", "value": "high", "row": 7} in quality["violations"]
+    assert {"column": "s6", "check": "types", "value": "high", "row": 7} in quality["violations"]
 
     user_csv.write_text(user_csv.read_text().replace("high", "0.01", 1))
     assert "generate" in json.loads(sh("dvc", "status", "--json", cwd=repo_copy).stdout)
 
-    sh("git", "checkout", "--", "params.yaml", "metrics", cwd=repo_copy)
+    # generate succeeded, so dvc.lock moved on: the last good state is git's, outputs DVC's
+    sh("git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", cwd=repo_copy)
     sh("dvc", "checkout", cwd=repo_copy)
     assert train.read_bytes() == before
     assert "up to date" in sh("dvc", "status", cwd=repo_copy).stdout
