@@ -14,6 +14,7 @@ from regpipe.contract import (
     feature_names,
     impute_splits,
     infer_contract,
+    repeated_rows,
     training_statistics,
 )
 from regpipe.data import load_csv_source, load_diabetes_frame, synthetic_chunks, synthetic_truth
@@ -230,6 +231,12 @@ def test_fix_policies_repair_and_count() -> None:
     train, test, imputed = impute_splits(fixed[:40], fixed[40:], contract)
     assert not train.isna().any().any() and not test.isna().any().any()
     assert sum(imputed["train"].values()) + sum(imputed["test"].values()) == 3
+
+
+def test_repeated_rows_match_pandas_duplicated() -> None:
+    frame = clean_frame(200).round(0)
+    frame = pd.concat([frame, frame.sample(30, random_state=1)], ignore_index=True)
+    pd.testing.assert_series_equal(repeated_rows(frame), frame.duplicated())
 
 
 def test_too_few_rows_left_after_the_fixes() -> None:
