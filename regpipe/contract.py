@@ -179,7 +179,7 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
 
     expected = list(contract["columns"])
     present = [name for name in expected if name in frame.columns]
-    checked = frame[present].copy()
+    checked = frame[present]  # copy-on-write: only the columns rewritten below take memory
     found = []
     normalised = {}
     for name in present:
@@ -197,7 +197,7 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
             checked[name] = normalise_category(raw)
             normalised[name] = _changed(raw, checked[name])
     try:
-        _schema(contract).validate(checked, lazy=True)
+        _schema(contract).validate(checked, lazy=True, inplace=True)  # nothing to coerce
     except pa.errors.SchemaErrors as errors:
         found.append(_pandera_table(errors.failure_cases))
     return Checked(
@@ -318,7 +318,8 @@ def imputation_values(train: pd.DataFrame, contract: dict) -> dict[str, object]:
 def impute(frame: pd.DataFrame, values: dict[str, object]) -> tuple[pd.DataFrame, dict[str, int]]:
     """``frame`` with missing features filled from ``values``; counts per column."""
     counts = {name: int(frame[name].isna().sum()) for name in values}
-    return frame.fillna(values), {name: n for name, n in counts.items() if n}
+    fill = {name: values[name] for name, n in counts.items() if n}
+    return (frame.fillna(fill) if fill else frame), {name: counts[name] for name in fill}
 
 
 def enforce_contract(

@@ -49,6 +49,7 @@ def main() -> None:
     train, test = split_train_test(
         frame, test_size=params.test_size, random_state=params.random_state
     )
+    del frame  # at 10M rows, one copy fewer at the peak
     train, test, report["fixes"]["imputed"] = impute_splits(train, test, contract)
     if inferred:
         write_contract(contract, args.contract)
