@@ -202,6 +202,7 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
         found.append(_pandera_table(errors.failure_cases))
     return Checked(
         frame=checked,
+        # the empty table first gives the columns even when nothing was found
         violations=pd.concat([_table(None, "types", pd.Series())] + found, ignore_index=True),
         normalised={name: count for name, count in normalised.items() if count},
         extra_columns=[name for name in frame.columns if name not in expected],

@@ -102,7 +102,7 @@ def _csv_header(path: Path) -> list[str]:
                     f"{line_number}; save the file as UTF-8"
                 ) from None
             if line_number == 1:
-                header = next(csv.reader([text]), [])
+                header = [name.strip() for name in next(csv.reader([text]), [])]
     if not any(name.strip() for name in header):
         raise UserError(f"{path}: the file is empty; expected a header line and data rows")
     return header
@@ -111,8 +111,9 @@ def _csv_header(path: Path) -> list[str]:
 def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
     """A user's comma-separated, UTF-8 CSV file, with a unique header that names ``target``.
 
-    Values are left as pandas reads them (a numeric column with a stray text value stays text);
-    the contract in prepare normalises and checks them, so every bad value is reported at once.
+    Column names are trimmed of spaces; values are left as pandas reads them (a numeric column
+    with a stray text value stays text): the contract in prepare normalises and checks them, so
+    every bad value is reported at once.
     """
     path = Path(path)
     header = _csv_header(path)
@@ -135,7 +136,7 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
         raise UserError(f"{path}: cannot parse as CSV: {error}") from None
     if frame.empty:
         raise UserError(f"{path}: header only, no data rows (columns {header})")
-    return frame
+    return frame.set_axis(header, axis="columns")
 
 
 def make_current_batch(

@@ -120,7 +120,7 @@ def test_csv_source_reads_a_good_file(tmp_path: Path) -> None:
     path = tmp_path / "user.csv"
     path.write_text("a, b ,target\n1,x,2.5\n 3 ,y,4\n")
     frame = load_csv_source(path, target="target")
-    assert list(frame.columns) == ["a", "b ", "target"] and len(frame) == 2
+    assert list(frame.columns) == ["a", "b", "target"] and len(frame) == 2
 
 
 # bad CSV input: refused by generate, naming the file and what is wrong --------------------------
