@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
 
-    test = read_table(ROOT / "data/prepared/test.csv")
+    test = read_table(ROOT / "data/prepared/test.parquet")
     features = [c for c in test.columns if c != "target"]
     records = test[features].head(100).to_dict("records")
     bodies = {1: json.dumps(records[0]).encode(), 100: json.dumps(records).encode()}

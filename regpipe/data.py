@@ -1,16 +1,142 @@
-"""Data sources for the generate stage, and the production-like batch drift is checked on."""
+"""Data sources for the generate stage, and the production-like batch drift is checked on.
+
+Three sources feed generate: scikit-learn's Diabetes data, a synthetic regression problem with a
+sparse known truth (generated chunk by chunk, so its size is bounded by disk, not memory), and a
+user's CSV file, checked here for what makes a CSV unreadable (encoding, delimiter, header).
+What makes its values unusable is the data contract's job, in prepare.
+"""
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
 
+if TYPE_CHECKING:
+    from regpipe.params import Generate
 
-def load_diabetes_frame() -> pd.DataFrame:
+DELIMITERS = (";", "\t", "|")
+
+
+def load_diabetes_frame(target: str = "target") -> pd.DataFrame:
     """scikit-learn's bundled Diabetes data: the 10 features by their sklearn names + ``target``."""
     from sklearn.datasets import load_diabetes
 
-    return load_diabetes(as_frame=True).frame
+    return load_diabetes(as_frame=True).frame.rename(columns={"target": target})
+
+
+def synthetic_truth(
+    *, n_features: int, n_informative: int, n_categorical: int, n_levels: int, random_state: int
+) -> dict:
+    """The known model behind the synthetic data: which coefficients are non-zero, and their value.
+
+    Numeric features are ``x0..x{n-1}``; ``n_informative`` of them, chosen at random, get a
+    coefficient of magnitude 1..5 with a random sign (on features of unit variance). Categorical
+    columns ``c0, c1, ...`` take levels ``a, b, c, ...`` and have no effect on y: they exist so the
+    contract, the one-hot encoding and drift meet non-numeric data.
+    """
+    rng = np.random.default_rng([random_state, 0])
+    coef = np.zeros(n_features)
+    support = np.sort(rng.choice(n_features, size=n_informative, replace=False))
+    coef[support] = rng.uniform(1, 5, n_informative) * rng.choice([-1.0, 1.0], n_informative)
+    return {
+        "coef": {f"x{j}": float(value) for j, value in enumerate(coef)},
+        "support": [f"x{j}" for j in support],
+        "intercept": 0.0,
+        "categorical": {
+            f"c{k}": [chr(ord("a") + i) for i in range(n_levels)] for k in range(n_categorical)
+        },
+    }
+
+
+def synthetic_chunks(
+    truth: dict,
+    *,
+    n_samples: int,
+    noise: float,
+    correlation: float,
+    chunk_size: int,
+    target: str,
+    random_state: int,
+) -> Iterator[pd.DataFrame]:
+    """Rows of ``y = X @ coef + noise``, ``chunk_size`` at a time; the same rows at any chunk size.
+
+    Features are standard normal with AR(1) correlation ``correlation**|i-j|`` between x_i and
+    x_j. Each quantity draws from its own random stream, so the data does not depend on how the
+    rows are chunked.
+    """
+    coef = np.array(list(truth["coef"].values()))
+    levels = truth["categorical"]
+    features_rng, noise_rng, levels_rng = np.random.default_rng([random_state, 1]).spawn(3)
+    innovation = np.sqrt(1 - correlation**2)
+    for start in range(0, n_samples, chunk_size):
+        n_rows = min(chunk_size, n_samples - start)
+        X = features_rng.standard_normal((n_rows, len(coef)))
+        for j in range(1, X.shape[1]):
+            X[:, j] = correlation * X[:, j - 1] + innovation * X[:, j]
+        chunk = pd.DataFrame(X, columns=list(truth["coef"]))
+        for name, names in levels.items():
+            chunk[name] = pd.Categorical.from_codes(
+                levels_rng.integers(0, len(names), n_rows), categories=names
+            ).astype(str)
+        chunk[target] = X @ coef + truth["intercept"] + noise * noise_rng.standard_normal(n_rows)
+        yield chunk
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header of a CSV file, refusing what no amount of cleaning can read."""
+    if not path.is_file():
+        raise UserError(f"{path}: file not found (generate.csv.path)")
+    header: list[str] = []
+    with open(path, "rb") as stream:
+        for line_number, line in enumerate(stream, start=1):
+            try:
+                text = line.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise UserError(
+                    f"{path}: not UTF-8 text: byte {line[error.start : error.end]!r} at line "
+                    f"{line_number}; save the file as UTF-8"
+                ) from None
+            if line_number == 1:
+                header = [name.strip() for name in next(csv.reader([text]), [])]
+    if not any(name.strip() for name in header):
+        raise UserError(f"{path}: the file is empty; expected a header line and data rows")
+    return header
+
+
+def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
+    """A user's comma-separated, UTF-8 CSV file, with a unique header that names ``target``.
+
+    Column names are trimmed of spaces; values are left as pandas reads them (a numeric column
+    with a stray text value stays text): the contract in prepare normalises and checks them, so
+    every bad value is reported at once.
+    """
+    path = Path(path)
+    header = _csv_header(path)
+    if len(header) == 1:
+        for delimiter in DELIMITERS:
+            if delimiter in header[0]:
+                raise UserError(
+                    f"{path}: one column {header[0]!r}: the file looks {delimiter!r}-separated; "
+                    "expected commas"
+                )
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        positions = {name: [i for i, n in enumerate(header) if n == name] for name in repeated}
+        raise UserError(f"{path}: duplicated column name(s) at header positions {positions}")
+    if target not in header:
+        raise UserError(f"{path}: no target column {target!r} (prepare.target); columns: {header}")
+    try:
+        frame = pd.read_csv(path, encoding="utf-8-sig", skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as error:
+        raise UserError(f"{path}: cannot parse as CSV: {error}") from None
+    if frame.empty:
+        raise UserError(f"{path}: header only, no data rows (columns {header})")
+    return frame.set_axis(header, axis="columns")
 
 
 def make_current_batch(
@@ -46,3 +172,34 @@ def split_train_test(
         )
     train, test = train_test_split(frame, test_size=test_size, random_state=random_state)
     return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def source_chunks(params: "Generate", *, target: str) -> tuple[Iterator[pd.DataFrame], dict]:
+    """The rows of the source chosen in ``params`` (chunks) and what is known of its truth.
+
+    Diabetes and CSV sources come as one chunk; the synthetic source in ``chunk_size`` rows.
+    """
+    if params.source == "synthetic":
+        synthetic = params.synthetic
+        truth = synthetic_truth(
+            n_features=synthetic.n_features,
+            n_informative=synthetic.n_informative,
+            n_categorical=synthetic.n_categorical,
+            n_levels=synthetic.n_levels,
+            random_state=params.random_state,
+        )
+        chunks = synthetic_chunks(
+            truth,
+            n_samples=synthetic.n_samples,
+            noise=synthetic.noise,
+            correlation=synthetic.correlation,
+            chunk_size=synthetic.chunk_size,
+            target=target,
+            random_state=params.random_state,
+        )
+        return chunks, {"source": "synthetic", "noise": synthetic.noise, **truth}
+    if params.source == "csv":
+        frame = load_csv_source(params.csv.path, target=target)
+    else:
+        frame = load_diabetes_frame(target)
+    return iter([frame]), {"source": params.source, "coef": None}

@@ -13,8 +13,6 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import KFold, cross_validate
 
-from regpipe.models import predict
-
 BASELINE = "baseline"
 CV_SCORING = {"rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error", "r2": "r2"}
 
@@ -31,7 +29,7 @@ def predict_all(
     models: dict[str, object], X_test: pd.DataFrame, *, train_target_mean: float
 ) -> pd.DataFrame:
     """One column of test predictions per model, plus the baseline that predicts the train mean."""
-    predictions = pd.DataFrame({name: predict(model, X_test) for name, model in models.items()})
+    predictions = pd.DataFrame({name: model.predict(X_test) for name, model in models.items()})
     predictions[BASELINE] = train_target_mean
     return predictions
 
@@ -108,7 +106,7 @@ def bias_variance(
     for b in range(n_bootstrap):
         rows = rng.integers(0, len(X_train), size=len(X_train))
         refit = clone(model).fit(X_train.iloc[rows], y_train.iloc[rows])
-        predictions[b] = predict(refit, X_test)
+        predictions[b] = refit.predict(X_test)
     y = y_test.to_numpy()
     squared_bias_and_noise = float(np.mean((predictions.mean(axis=0) - y) ** 2))
     return {

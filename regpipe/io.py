@@ -10,7 +10,7 @@ import math
 import numbers
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,12 +41,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """pandas.read_parquet's frame, converted column by column while the Arrow buffers are
+    released (``self_destruct``), so a large table peaks near 2x its size in memory, not 3x."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """A CSV or Parquet file as a DataFrame, chosen by the file's suffix."""
     path = Path(path)
     readers: dict[str, Callable[[Path], pd.DataFrame]] = {
         ".csv": pd.read_csv,
-        ".parquet": pd.read_parquet,
+        ".parquet": _read_parquet,
     }
     if path.suffix not in readers:
         raise UserError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet")
@@ -65,6 +73,36 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
+
+
+def write_table_chunks(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
+    """Write chunks of rows as one table without holding them all; returns the number of rows.
+
+    Parquet gets one row group per chunk; CSV gets the header once. Every chunk must have the
+    columns and types of the first.
+    """
+    path = Path(path)
+    n_rows = 0
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            writer = None
+            for chunk in chunks:
+                table = pa.Table.from_pandas(
+                    chunk, schema=writer.schema if writer else None, preserve_index=False
+                )
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                n_rows += len(chunk)
+            if writer is not None:
+                writer.close()
+        else:
+            for chunk in chunks:
+                chunk.to_csv(tmp, mode="a", header=n_rows == 0, index=False)
+                n_rows += len(chunk)
+    return n_rows
 
 
 def _rounded(value: object) -> object:

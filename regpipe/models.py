@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from regpipe.search import AlphaRule, SearchResult, search_alpha
 
@@ -22,9 +23,34 @@ MODEL_NAMES = ("ols", "ridge", "lasso")
 ESTIMATORS = {"ols": LinearRegression, "ridge": Ridge, "lasso": Lasso}
 
 
+def make_encoder() -> ColumnTransformer:
+    """One-hot encoding of the non-numeric (categorical) columns; numeric ones pass unchanged.
+
+    Part of the model, so serving takes raw category labels; a level unseen in training is
+    encoded as all zeros. With no categorical column the output is X itself, in its order.
+    """
+    return ColumnTransformer(
+        [
+            (
+                "categorical",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                make_column_selector(dtype_exclude="number"),
+            )
+        ],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
+    )
+
+
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:
-    """StandardScaler followed by the estimator ``name`` built with ``estimator_params``."""
-    return Pipeline([("scaler", StandardScaler()), ("model", ESTIMATORS[name](**estimator_params))])
+    """Encoder, StandardScaler, then the estimator ``name`` built with ``estimator_params``."""
+    return Pipeline(
+        [
+            ("encoder", make_encoder()),
+            ("scaler", StandardScaler()),
+            ("model", ESTIMATORS[name](**estimator_params)),
+        ]
+    )
 
 
 def candidate_alphas(alpha: float | None, alpha_grid: dict | None) -> np.ndarray | None:
@@ -67,11 +93,12 @@ def fit_with_cv(
     The search runs on sufficient statistics (regpipe.search: the same numbers GridSearchCV over
     the Pipeline gives, from one pass over X); the model that ships is refitted by scikit-learn
     itself. With ``alphas=None`` (OLS) nothing is searched but the CV RMSE is still measured, so
-    every model reports the same numbers.
+    every model reports the same numbers. The search sees X one-hot encoded with the levels of
+    the whole training split (levels only: no statistic of a validation fold's target or scale).
     """
     search = search_alpha(
         name,
-        X.to_numpy(dtype=np.float64),
+        make_encoder().fit_transform(X).astype(np.float64),
         y.to_numpy(dtype=np.float64),
         alphas=alphas,
         cv=cv,
@@ -87,24 +114,20 @@ def fit_with_cv(
     )
 
 
-def predict(model: Pipeline, X: pd.DataFrame) -> np.ndarray:
-    """``model.predict`` on the columns the model was fitted on, taken by name.
-
-    scikit-learn refuses a frame whose columns are in another order; a caller's frame may come
-    from anywhere (a CSV, a request), so the columns are selected by name here, once.
-    """
-    names = getattr(model, "feature_names_in_", None)
-    return model.predict(X if names is None else X[list(names)])
+def feature_names(model: Pipeline) -> list[str]:
+    """The estimator's input names: raw numeric columns, one ``column_level`` per category."""
+    return list(model[:-1].get_feature_names_out())
 
 
-def coefficients(model: Pipeline, feature_names: list[str]) -> dict[str, float]:
-    """The estimator's coefficients by feature name, on the standardised scale the model uses."""
-    return dict(zip(feature_names, map(float, model.named_steps["model"].coef_), strict=True))
+def coefficients(model: Pipeline) -> dict[str, float]:
+    """The estimator's coefficients by input name, on the standardised scale the model uses."""
+    coef = map(float, model.named_steps["model"].coef_)
+    return dict(zip(feature_names(model), coef, strict=True))
 
 
-def train_report(result: TrainResult, feature_names: list[str]) -> dict:
+def train_report(result: TrainResult) -> dict:
     """The scalars and coefficients that go to metrics/train_<name>.json (curves go to plots)."""
-    coef = coefficients(result.model, feature_names)
+    coef = coefficients(result.model)
     search, best = result.search, result.search.best_index
     return {
         "alpha": result.alpha,
@@ -146,12 +169,12 @@ def validation_curve(result: TrainResult) -> pd.DataFrame:
     )
 
 
-def coefficient_path(result: TrainResult, feature_names: list[str]) -> pd.DataFrame:
+def coefficient_path(result: TrainResult) -> pd.DataFrame:
     """Per alpha and feature, the coefficient (standardised scale) fitted on all training rows.
 
     Long format (alpha, feature, coef), so the plot needs no list of feature names.
     """
-    path = pd.DataFrame(result.search.path_coef, columns=feature_names)
+    path = pd.DataFrame(result.search.path_coef, columns=feature_names(result.model))
     long = path.assign(alpha=result.search.alphas).melt(
         id_vars="alpha", var_name="feature", value_name="coef"
     )

@@ -34,24 +34,70 @@ class CurrentBatch(Section):
     )
 
 
+class Synthetic(Section):
+    """A linear regression problem with a sparse known truth, written in chunks of rows."""
+
+    n_samples: PositiveInt
+    n_features: Annotated[int, Field(ge=1, le=1000)]
+    n_informative: Annotated[int, Field(ge=0)] = Field(
+        description="how many of the numeric features have a non-zero coefficient"
+    )
+    noise: Annotated[float, Field(ge=0)] = Field(description="std of the Gaussian noise on y")
+    correlation: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0, description="correlation between neighbouring features (AR(1): rho**|i-j|)"
+    )
+    n_categorical: Annotated[int, Field(ge=0, le=100)] = 0
+    n_levels: Annotated[int, Field(ge=2, le=26)] = 3
+    chunk_size: Annotated[int, Field(ge=1000)] = 1_000_000
+
+    @model_validator(mode="after")
+    def _informative_within_features(self) -> "Synthetic":
+        if self.n_informative > self.n_features:
+            raise ValueError(
+                f"n_informative={self.n_informative} must be <= n_features={self.n_features}"
+            )
+        return self
+
+
+class CsvSource(Section):
+    """A user's CSV file, a DVC dependency of generate; its target column is ``prepare.target``."""
+
+    path: Annotated[str, Field(min_length=1)]
+
+
 class Generate(Section):
+    """Which source generate reads; the other sources' keys are validated but not used."""
+
+    source: Literal["diabetes", "synthetic", "csv"]
     random_state: Seed
+    synthetic: Synthetic
+    csv: CsvSource
     current: CurrentBatch
+
+
+Policy = Literal["fail", "fix"]
+
+
+class OnViolation(Section):
+    """Per contract check: ``fail`` stops the pipeline, ``fix`` repairs and counts the repair."""
+
+    types: Policy = Field(description="a value that is not of the column's type -> missing")
+    finite: Policy = Field(description="an infinite number -> missing")
+    range: Policy = Field(description="outside the contract's range -> clipped (levels: missing)")
+    missing: Policy = Field(description="above max_missing -> imputed with the train median/mode")
+    duplicates: Policy = Field(description="a repeated row -> dropped")
+    target: Policy = Field(description="target missing or infinite -> row dropped")
 
 
 class Prepare(Section):
     target: Annotated[str, Field(min_length=1)]
-    features: Annotated[list[str], Field(min_length=1)]
     test_size: Annotated[float, Field(gt=0, lt=1)]
     random_state: Seed
-
-    @model_validator(mode="after")
-    def _distinct_columns(self) -> "Prepare":
-        columns = [*self.features, self.target]
-        repeated = sorted({c for c in columns if columns.count(c) > 1})
-        if repeated:
-            raise ValueError(f"columns listed twice in features/target: {repeated}")
-        return self
+    min_rows: Annotated[int, Field(ge=3)] = Field(description="rows left after the fixes")
+    max_missing: Annotated[float, Field(ge=0, le=1)] = Field(
+        description="missing rate of a column inferred into a new contract"
+    )
+    on_violation: OnViolation
 
 
 class CrossValidation(Section):

@@ -1,26 +1,32 @@
-"""generate: write the raw dataset and the production-like "current" batch."""
+"""generate: the raw dataset from the chosen source, its known truth, and the "current" batch."""
 
 import argparse
+import itertools
 
-from regpipe.data import load_diabetes_frame, make_current_batch
+from regpipe.data import make_current_batch, source_chunks
 from regpipe.errors import run
-from regpipe.io import write_table
+from regpipe.io import write_json, write_table, write_table_chunks
 from regpipe.params import load_params
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out-data", required=True)
+    parser.add_argument("--out-truth", required=True)
     parser.add_argument("--out-current", required=True)
     args = parser.parse_args()
 
     params = load_params("generate")
-    frame = load_diabetes_frame()
+    target = load_params("prepare").target
+    chunks, truth = source_chunks(params, target=target)
+    first = next(chunks)  # the current batch is resampled from the first chunk of rows
+    n_rows = write_table_chunks(itertools.chain([first], chunks), args.out_data)
+    write_json(truth, args.out_truth)
     current = make_current_batch(
-        frame, random_state=params.random_state, **params.current.model_dump()
+        first, random_state=params.random_state, **params.current.model_dump()
     )
-    write_table(frame, args.out_data)
     write_table(current, args.out_current)
+    print(f"generate: {n_rows} rows x {first.shape[1]} columns from source {params.source!r}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,17 @@
-"""prepare: check the data contract, split train/test, record the training statistics."""
+"""prepare: enforce the data contract, split train/test, impute, record the training statistics."""
 
 import argparse
+from pathlib import Path
 
-from regpipe.contract import check_contract, training_statistics
+from regpipe.contract import (
+    ContractError,
+    enforce_contract,
+    impute_splits,
+    infer_contract,
+    read_contract,
+    training_statistics,
+    write_contract,
+)
 from regpipe.data import split_train_test
 from regpipe.errors import run
 from regpipe.io import read_table, write_json, write_table
@@ -12,21 +21,43 @@ from regpipe.params import load_params
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True)
+    parser.add_argument("--contract", required=True, type=Path, help="read, or inferred if absent")
     parser.add_argument("--out-train", required=True)
     parser.add_argument("--out-test", required=True)
     parser.add_argument("--out-stats", required=True)
+    parser.add_argument("--out-quality", required=True)
     args = parser.parse_args()
 
     params = load_params("prepare")
-    frame = check_contract(
-        read_table(args.data), features=params.features, target=params.target, source=args.data
-    )
+    frame = read_table(args.data)
+    inferred = not args.contract.exists()
+    if inferred:
+        contract = infer_contract(frame, target=params.target, max_missing=params.max_missing)
+    else:
+        contract = read_contract(args.contract, target=params.target)
+    try:
+        frame, report = enforce_contract(
+            frame,
+            contract,
+            on_violation=params.on_violation.model_dump(),
+            min_rows=params.min_rows,
+            source=args.data,
+        )
+    except ContractError as error:
+        write_json(error.report, args.out_quality)
+        raise
     train, test = split_train_test(
         frame, test_size=params.test_size, random_state=params.random_state
     )
+    del frame  # at 10M rows, one copy fewer at the peak
+    train, test, report["fixes"]["imputed"] = impute_splits(train, test, contract)
+    if inferred:
+        write_contract(contract, args.contract)
+        print(f"prepare: inferred the data contract from {args.data}; commit {args.contract}")
     write_table(train, args.out_train)
     write_table(test, args.out_test)
-    write_json(training_statistics(train), args.out_stats)
+    write_json(training_statistics(train, contract), args.out_stats)
+    write_json(report, args.out_quality)
 
 
 if __name__ == "__main__":

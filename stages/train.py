@@ -45,11 +45,11 @@ def main() -> None:
         **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
     )
     save_model(result.model, args.out_model)
-    write_json(train_report(result, list(X.columns)), args.out_metrics)
+    write_json(train_report(result), args.out_metrics)
     if args.out_curve:
         write_table(validation_curve(result), args.out_curve)
     if args.out_path:
-        write_table(coefficient_path(result, list(X.columns)), args.out_path)
+        write_table(coefficient_path(result), args.out_path)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def test_metrics_paths_are_the_evaluate_stage_outputs() -> None:
 
 
 def predictions(model_path: Path, sha256: str, repo: Path) -> np.ndarray:
-    X = read_table(repo / "data/prepared/test.csv").drop(columns="target")
+    X = read_table(repo / "data/prepared/test.parquet").drop(columns="target")
     return load_model(model_path, sha256=sha256).predict(X)
 
 

@@ -1,9 +1,14 @@
-"""The fast alpha search against its oracle, GridSearchCV over Pipeline(StandardScaler, model)."""
+"""The fast alpha search against its oracle, GridSearchCV over Pipeline(StandardScaler, model).
+
+The search runs on the encoder's output (numeric columns), so the oracle is the model Pipeline
+without its encoder step.
+"""
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_regression
 from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
 
 from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.models import make_pipeline
@@ -12,6 +17,11 @@ from regpipe.search import choose_alpha, search_alpha
 # The grids of params.yaml, thinned so the oracle's hundreds of refits stay quick.
 GRIDS = {"ols": None, "ridge": np.logspace(-3, 2, 12), "lasso": np.logspace(-3, 0, 12)}
 ESTIMATOR_PARAMS = {"ols": {}, "ridge": {}, "lasso": {"max_iter": 10000}}
+
+
+def scaled_model(name: str, **estimator_params: object) -> Pipeline:
+    """The part of the model Pipeline the search reproduces: StandardScaler + estimator."""
+    return make_pipeline(name, **estimator_params)[1:]
 
 
 def diabetes_train() -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +45,7 @@ DATASETS = {
 def oracle(name: str, X: np.ndarray, y: np.ndarray, cv: KFold) -> GridSearchCV:
     grid = {} if GRIDS[name] is None else {"model__alpha": list(GRIDS[name])}
     return GridSearchCV(
-        make_pipeline(name, **ESTIMATOR_PARAMS[name]),
+        scaled_model(name, **ESTIMATOR_PARAMS[name]),
         grid,
         cv=cv,
         scoring="neg_root_mean_squared_error",
@@ -76,11 +86,11 @@ def test_fold_and_path_coefficients_equal_sklearns(name: str, dataset: str) -> N
         for k in (0, len(folds) - 1):
             train = folds[k][0]
             exact = {"tol": 1e-12, "max_iter": 100000} if name == "lasso" else {}
-            model = make_pipeline(name, alpha=alpha, **exact).fit(X[train], y[train])
+            model = scaled_model(name, alpha=alpha, **exact).fit(X[train], y[train])
             coef = model.named_steps["model"].coef_
             scale = np.abs(coef).max()
             np.testing.assert_allclose(fast.fold_coef[k, a], coef, rtol=0, atol=1e-8 * scale)
-        default = make_pipeline(name, alpha=alpha, **ESTIMATOR_PARAMS[name]).fit(X, y)
+        default = scaled_model(name, alpha=alpha, **ESTIMATOR_PARAMS[name]).fit(X, y)
         coef = default.named_steps["model"].coef_
         # Against the default solver settings: within Lasso's tolerance, same zero pattern.
         np.testing.assert_allclose(fast.path_coef[a], coef, atol=1e-3 * np.abs(coef).max())
@@ -140,7 +150,7 @@ def test_constant_column_is_left_unscaled_like_standard_scaler() -> None:
     X, y = synthetic()
     X = np.column_stack([X, np.full(len(X), 7.0)])
     fast = search_alpha("ridge", X, y, alphas=np.array([1.0]), cv=KFold(4))
-    model = make_pipeline("ridge", alpha=1.0).fit(X, y)
+    model = scaled_model("ridge", alpha=1.0).fit(X, y)
     np.testing.assert_allclose(fast.path_coef[0], model.named_steps["model"].coef_, atol=1e-8)
 
 

@@ -62,7 +62,7 @@ def test_serves_prod_then_the_promoted_version_then_the_rolled_back_one(
     repo_copy: Path, tmp_path: Path
 ) -> None:
     repo = repo_copy
-    records = pd.read_csv(repo / "data/prepared/test.csv")[features_of(repo)].head(5)
+    records = pd.read_parquet(repo / "data/prepared/test.parquet")[features_of(repo)].head(5)
     records = records.to_dict("records")
     v1 = registry.register(repo, version="v1.0.0")
     registry.promote(repo, "v1.0.0", stage="prod")
@@ -111,7 +111,7 @@ def test_logged_requests_with_a_shifted_feature_are_flagged_as_drift(
 ) -> None:
     """500 single-record requests, bmi shifted by one training sd, read back as current data."""
     features = features_of(built_repo)
-    train = pd.read_csv(built_repo / "data/prepared/train.csv")
+    train = pd.read_parquet(built_repo / "data/prepared/train.parquet")
     traffic = train[features].sample(n=500, replace=True, random_state=0)
     traffic["bmi"] += train["bmi"].std()
     log = tmp_path / "predictions.jsonl"
