@@ -2,7 +2,8 @@
 
 import argparse
 
-from regpipe.data import load_diabetes_frame, make_current_batch
+from regpipe.current import make_current_batch
+from regpipe.data import load_diabetes_frame
 from regpipe.errors import run
 from regpipe.io import write_table
 from regpipe.params import load_params
