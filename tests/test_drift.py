@@ -5,10 +5,12 @@ Every scenario from generate.current runs at both reference sizes, so both famil
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from regpipe.current import make_current_batch
 from regpipe.drift import (
@@ -23,6 +25,7 @@ from regpipe.drift import (
     summary,
 )
 from regpipe.errors import UserError
+from tests.conftest import sh
 
 FEATURES = ["a", "b", "c", "few", "binary", "color"]
 SETTINGS = {
@@ -315,3 +318,53 @@ def test_request_log_single_and_batch_requests(tmp_path) -> None:
         read_current(log)
     with pytest.raises(UserError, match="request log not found"):
         read_current(tmp_path / "nowhere.jsonl")
+
+
+# the real pipeline ---------------------------------------------------------------------------
+
+
+def edit_params(repo: Path, **sections: dict) -> None:
+    """Merge ``sections`` ({section: {key: value}}) into the clone's params.yaml."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, keys in sections.items():
+        params[section].update(keys)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_dvc_repro_flags_a_shifted_feature_in_the_generated_batch(repo_copy: Path) -> None:
+    current = yaml.safe_load((repo_copy / "params.yaml").read_text())["generate"]["current"]
+    edit_params(repo_copy, generate={"current": {**current, "shift_sd": {"s5": 1.0}}})
+    result = sh("dvc", "repro", "drift", cwd=repo_copy)
+    assert "Running stage 'generate'" in result.stdout and "Running stage 'drift'" in result.stdout
+    assert "Running stage 'train_ridge'" not in result.stdout
+    assert "dataset: no drift: 1/10 tested columns drifted" in result.stdout
+    report = json.loads((repo_copy / "metrics/drift.json").read_text())
+    assert report["dataset"]["drifted_columns"] == ["s5"]
+    assert report["columns"]["s5"]["test"] == "ks" and report["columns"]["s5"]["p_value"] < 1e-6
+    concept = report["concept"]
+    assert concept["rmse_current"] > concept["rmse_test"], "s5 moved without its label"
+    plot = pd.read_csv(repo_copy / "metrics/plots/drift.csv")
+    assert set(plot["column"]) == {"s5"}
+    assert sh("dvc", "status", "drift", cwd=repo_copy).stdout.strip().endswith("up to date.")
+
+
+def test_request_log_as_current_batch_and_fail_on_drift(repo_copy: Path) -> None:
+    data = pd.read_csv(repo_copy / "data/raw/diabetes.csv").drop(columns=["target"]).head(300)
+    data["bmi"] += data["bmi"].std()
+    lines = [
+        json.dumps({"timestamp": f"t{i}", "model_version": "v1", "inputs": row, "prediction": 1.0})
+        for i, row in enumerate(data.to_dict(orient="records"))
+    ]
+    (repo_copy / "logs").mkdir()
+    (repo_copy / "logs/predictions.jsonl").write_text("\n".join(lines) + "\n")
+    edit_params(
+        repo_copy,
+        drift={"current": "logs/predictions.jsonl", "fail_on_drift": True, "drift_share": 0.1},
+    )
+    result = sh("dvc", "repro", "drift", cwd=repo_copy, check=False)
+    assert result.returncode != 0
+    assert "error: drift detected (drift.fail_on_drift is true)" in result.stderr
+    report = json.loads((repo_copy / "metrics/drift.json").read_text())
+    assert report["n_current"] == 300 and "bmi" in report["dataset"]["drifted_columns"]
+    assert report["concept"]["reason"] == "the current batch has no 'target' column"
