@@ -5,6 +5,7 @@ Runs the real stage script (`python stages/drift.py`) in a scratch folder on Par
 bench/README.md. Usage: python bench/drift_bench.py [n_rows ...]
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,12 +38,13 @@ def make_side(n_rows: int, seed: int, shift: float) -> pd.DataFrame:
 # A fresh parent per run, so the children's peak RSS is this run's alone.
 MEASURE = (
     "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)"
 )
 
 
-def run_stage(folder: Path, suffix: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one drift stage run in ``folder``."""
+def run_stage(folder: Path, suffix: str) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + sys) and peak RSS (MiB) of one drift stage run."""
     stage = [
         sys.executable,
         str(ROOT / "stages/drift.py"),
@@ -64,7 +66,8 @@ def run_stage(folder: Path, suffix: str) -> tuple[float, float]:
         text=True,
     )
     seconds = time.perf_counter() - start
-    return seconds, int(result.stdout.split()[-1]) / 1024
+    cpu, peak = result.stdout.split()[-2:]
+    return seconds, float(cpu), int(peak) / 1024
 
 
 def bench(n_rows: int, suffixes: list[str]) -> list[str]:
@@ -78,17 +81,21 @@ def bench(n_rows: int, suffixes: list[str]) -> list[str]:
         for suffix in suffixes:
             write_table(train, folder / f"train{suffix}")
             write_table(current, folder / f"current{suffix}")
-            seconds, mib = run_stage(folder, suffix)
+            seconds, cpu, mib = run_stage(folder, suffix)
             report = pd.read_json(folder / "drift.json", typ="series")
             drifted = report["dataset"]["drifted_columns"]
-            rows.append(f"| {n_rows:.0e} | {suffix[1:]} | {seconds:.2f} | {mib:.0f} | {drifted} |")
+            load = os.getloadavg()[0]
+            rows.append(
+                f"| {n_rows:.0e} | {suffix[1:]} | {seconds:.2f} | {cpu:.2f} | {mib:.0f} "
+                f"| {load:.1f} | {', '.join(drifted)} |"
+            )
             print(rows[-1], flush=True)
     return rows
 
 
 if __name__ == "__main__":
     sizes = [int(float(arg)) for arg in sys.argv[1:]] or [10**4, 10**6, 10**7]
-    print("| rows per side | format | wall s | peak RSS MiB | drifted |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| rows per side | format | wall s | CPU s | peak RSS MiB | load avg | drifted |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for n in sizes:
         bench(n, [".parquet", ".csv"] if n == 10**6 else [".parquet"])

@@ -9,11 +9,15 @@ with a larger reference, where any test would flag differences too small to matt
 distance for the others). Distinct values are counted over both sides after NaN and +-inf are
 dropped. PSI is reported beside the decision as the score many teams already know.
 
-scipy is imported inside the tests that need it, so reading a small batch stays quick.
+Numeric columns are sorted once and every statistic reuses the sorted arrays; scipy.stats is
+imported only by the p-value tests (small references), since its import alone costs more than
+testing 1e5 rows.
 """
 
 import json
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +94,51 @@ def is_numeric(series: pd.Series) -> bool:
 
 
 def clean(series: pd.Series, numeric: bool) -> np.ndarray:
-    """The values a test sees: NaN and +-inf dropped, numbers as float64."""
+    """The values a test sees: NaN and +-inf dropped; numbers as sorted float64, labels as str.
+
+    Numbers are sorted once here, so every statistic after this is a binary search or a linear
+    pass instead of another sort (what makes 1e6 rows per side take seconds, not minutes).
+    """
     if numeric:
         values = series.to_numpy(dtype=float, na_value=np.nan)
-        return values[np.isfinite(values)]
+        values = values[np.isfinite(values)]
+        values.sort()
+        return values
     return series.dropna().astype(str).to_numpy()
+
+
+def _sorted_levels(values: np.ndarray) -> np.ndarray:
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+
+
+def level_counts(
+    reference: np.ndarray, current: np.ndarray, numeric: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every level seen on either side (sorted) and its count on each side."""
+    if numeric:
+        levels = np.union1d(_sorted_levels(reference), _sorted_levels(current))
+        counts = [
+            np.searchsorted(values, levels, "right") - np.searchsorted(values, levels, "left")
+            for values in (reference, current)
+        ]
+        return levels, counts[0], counts[1]
+    ref, cur = pd.Series(reference).value_counts(), pd.Series(current).value_counts()
+    levels = np.union1d(ref.index.to_numpy(), cur.index.to_numpy())
+    return (
+        levels,
+        ref.reindex(levels, fill_value=0).to_numpy(),
+        cur.reindex(levels, fill_value=0).to_numpy(),
+    )
+
+
+def n_distinct(reference: np.ndarray, current: np.ndarray, numeric: bool) -> int:
+    """Distinct values over both sides: exact up to 5, else a lower bound (all a choice needs)."""
+    if not numeric:
+        return len(level_counts(reference, current, numeric)[0])
+    sides = [np.count_nonzero(values[1:] != values[:-1]) + 1 for values in (reference, current)]
+    if max(sides) > 5:
+        return max(sides)
+    return len(level_counts(reference, current, numeric)[0])
 
 
 def default_test(n_reference: int, n_distinct: int, numeric: bool, small_reference: int) -> str:
@@ -106,78 +150,111 @@ def default_test(n_reference: int, n_distinct: int, numeric: bool, small_referen
     return "wasserstein" if numeric and n_distinct > 5 else "jensenshannon"
 
 
-def _shares(
-    reference: np.ndarray, current: np.ndarray, levels: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of each level on both sides (levels sorted, as ``np.unique`` returns them)."""
-    counts = []
-    for values in (reference, current):
-        found, n = np.unique(values, return_counts=True)
-        full = np.zeros(len(levels))
-        full[np.searchsorted(levels, found)] = n
-        counts.append(full)
-    return counts[0], counts[1]
+def _bin_counts(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts in (-inf, e0), [e0, e1), ..., [e_last, inf) of a sorted array."""
+    below = np.searchsorted(sorted_values, edges, side="left")
+    return np.diff(np.concatenate([[0], below, [len(sorted_values)]]))
 
 
 def _binned(
     reference: np.ndarray, current: np.ndarray, numeric: bool, n_bins: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shares per bin (numeric: equal-width over both sides) or per level (categorical)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin labels and shares per bin on both sides.
+
+    Numeric: ``n_bins`` equal-width bins over both sides' range (as ``np.histogram`` draws
+    them), labelled by their centre; categorical: one bin per level.
+    """
     if numeric:
-        edges = np.histogram_bin_edges(np.concatenate([reference, current]), bins=n_bins)
-        ref, cur = np.histogram(reference, edges)[0], np.histogram(current, edges)[0]
+        low, high = min(reference[0], current[0]), max(reference[-1], current[-1])
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        edges = np.linspace(low, high, n_bins + 1)
+        labels = (edges[:-1] + edges[1:]) / 2
+        ref, cur = _bin_counts(reference, edges[1:-1]), _bin_counts(current, edges[1:-1])
     else:
-        ref, cur = _shares(reference, current, np.union1d(reference, current))
-    return ref / ref.sum(), cur / cur.sum()
+        labels, ref, cur = level_counts(reference, current, numeric)
+    return labels, ref / ref.sum(), cur / cur.sum()
+
+
+def wasserstein(reference: np.ndarray, current: np.ndarray) -> float:
+    """First Wasserstein distance of two sorted samples: the area between their quantile functions.
+
+    The value of ``scipy.stats.wasserstein_distance``, which sorts both samples and their union
+    again; on inputs already sorted this is linear and several times faster at 1e6 rows.
+    """
+    n, m = len(reference), len(current)
+    steps = np.concatenate([np.arange(1, n + 1) / n, np.arange(1, m + 1) / m])
+    steps.sort(kind="stable")  # two sorted runs: merged in linear time
+    width = np.diff(steps, prepend=0.0)
+    middle = steps - width / 2
+    i = np.minimum((middle * n).astype(np.int64), n - 1)
+    j = np.minimum((middle * m).astype(np.int64), m - 1)
+    return float(np.dot(width, np.abs(reference[i] - current[j])))
+
+
+def jensenshannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon distance, natural log: ``scipy.spatial.distance.jensenshannon``'s value."""
+    middle = (p + q) / 2
+    divergence = sum(
+        np.sum(shares[shares > 0] * np.log(shares[shares > 0] / middle[shares > 0]))
+        for shares in (p, q)
+    )
+    return float(np.sqrt(max(divergence / 2, 0.0)))
 
 
 def psi(reference: np.ndarray, current: np.ndarray, *, n_bins: int, epsilon: float) -> float:
-    """Population stability index on ``n_bins`` reference-quantile bins (empty bins -> epsilon)."""
+    """Population stability index on ``n_bins`` reference-quantile bins (empty bins -> epsilon).
+
+    Both samples sorted (as :func:`clean` returns them).
+    """
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, n_bins + 1)[1:-1]))
-    ref = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1)
-    cur = np.bincount(np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1)
-    ref = np.maximum(ref / len(reference), epsilon)
-    cur = np.maximum(cur / len(current), epsilon)
+    ref = np.maximum(_bin_counts(reference, edges) / len(reference), epsilon)
+    cur = np.maximum(_bin_counts(current, edges) / len(current), epsilon)
     return float(np.sum((cur - ref) * np.log(cur / ref)))
 
 
 def run_test(
     test: str, reference: np.ndarray, current: np.ndarray, *, numeric: bool, threshold: float
 ) -> dict:
-    """One test's statistic, p-value or distance, and drift flag (Evidently's comparisons)."""
-    from scipy import stats
+    """One test's statistic, p-value or distance, and drift flag (Evidently's comparisons).
 
+    Samples as :func:`clean` returns them. scipy.stats is imported only by the p-value tests.
+    """
     p_value = distance = None
     if test == "ks":
-        result = stats.ks_2samp(reference, current)
+        from scipy.stats import ks_2samp
+
+        result = ks_2samp(reference, current)
         statistic, p_value = float(result.statistic), float(result.pvalue)
         drift = p_value <= threshold
     elif test == "chisquare":
-        ref, cur = _shares(reference, current, np.union1d(reference, current))
+        from scipy.stats import chisquare
+
+        _, ref, cur = level_counts(reference, current, numeric)
         expected = ref * len(current) / len(reference)
         if np.any((expected == 0) & (cur > 0)):  # a level the reference never had
             statistic, p_value = math.inf, 0.0
         else:
-            result = stats.chisquare(cur[expected > 0], expected[expected > 0])
+            result = chisquare(cur[expected > 0], expected[expected > 0])
             statistic, p_value = float(result.statistic), float(result.pvalue)
         drift = p_value < threshold
     elif test == "z":
-        level = np.union1d(reference, current)[0]
-        p1, p2 = np.mean(reference == level), np.mean(current == level)
-        pooled = (p1 * len(reference) + p2 * len(current)) / (len(reference) + len(current))
+        from scipy.stats import norm
+
+        _, ref, cur = level_counts(reference, current, numeric)
+        p1, p2 = ref[0] / len(reference), cur[0] / len(current)
+        pooled = (ref[0] + cur[0]) / (len(reference) + len(current))
         spread = math.sqrt(pooled * (1 - pooled) * (1 / len(reference) + 1 / len(current)))
         statistic = float((p1 - p2) / spread) if spread > 0 else 0.0
-        p_value = float(2 * stats.norm.sf(abs(statistic)))
+        p_value = float(2 * norm.sf(abs(statistic)))
         drift = p_value < threshold
     elif test == "wasserstein":
-        norm = max(float(np.std(reference)), MIN_STD)
-        statistic = distance = float(stats.wasserstein_distance(reference, current) / norm)
+        norm_std = max(float(np.std(reference)), MIN_STD)
+        statistic = distance = wasserstein(reference, current) / norm_std
         drift = distance >= threshold
     elif test == "jensenshannon":
-        from scipy.spatial.distance import jensenshannon
-
-        ref, cur = _binned(reference, current, numeric, JS_BINS)
-        statistic = distance = float(jensenshannon(ref, cur))
+        _, ref, cur = _binned(reference, current, numeric, JS_BINS)
+        statistic = distance = jensenshannon(ref, cur)
         drift = distance >= threshold
     else:  # psi as the deciding test, when a column's override asks for it
         statistic = distance = psi(reference, current, n_bins=10, epsilon=1e-4)
@@ -261,14 +338,14 @@ def column_drift(
     if reason:
         report.update(test=None, drift=None, reason=reason)
     else:
-        n_distinct = len(pd.unique(np.concatenate([ref, cur])))
-        chosen = test or default_test(len(ref), n_distinct, numeric, small_reference)
+        distinct = n_distinct(ref, cur, numeric)
+        chosen = test or default_test(len(ref), distinct, numeric, small_reference)
         if chosen in ("ks", "wasserstein", "psi") and not numeric:
             raise UserError(
                 f"drift.columns.{reference.name}.test: {chosen!r} needs a numeric column; "
                 "use chisquare, z or jensenshannon"
             )
-        if n_distinct <= 1:
+        if distinct <= 1:
             result = {"statistic": 0.0, "p_value": None, "distance": 0.0, "drift": False}
             report.update(test="constant", **result, threshold=None)
         else:
@@ -280,7 +357,7 @@ def column_drift(
             report.update(
                 test=chosen, **run_test(chosen, ref, cur, numeric=numeric, threshold=limit)
             )
-        report["n_distinct"] = n_distinct
+        report["n_distinct"] = distinct if distinct <= 5 else None  # null: more than 5
         if numeric:
             score = psi(ref, cur, n_bins=psi_bins, epsilon=psi_epsilon)
             report.update(psi=score, psi_band=psi_band(score, psi_bands))
@@ -311,14 +388,14 @@ def data_drift(
     missing = [column for column in columns if column not in reference.columns]
     if missing:
         raise UserError(f"reference (training split): column(s) {missing} not found")
-    report = {}
-    for column in columns:
+
+    def one_column(column: str) -> dict:
         override = overrides.get(column, {})
         if column in current.columns:
             values = current[column]
         else:  # an empty batch (an empty log has no columns at all) is reported as empty
             values = pd.Series([], dtype=float, name=column) if len(current) == 0 else None
-        report[column] = column_drift(
+        return column_drift(
             reference[column],
             values,
             stats=(stats or {}).get(column),
@@ -326,7 +403,10 @@ def data_drift(
             threshold=override.get("threshold"),
             **settings,
         )
-    return report
+
+    # numpy sorts and searches release the GIL, so columns run in parallel on threads
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip(columns, pool.map(one_column, columns), strict=True))
 
 
 def dataset_verdict(
@@ -434,12 +514,9 @@ def distribution_table(
             continue
         numeric = result["type"] == "numeric"
         ref, cur = clean(reference[name], numeric), clean(current[name], numeric)
+        labels, ref_share, cur_share = _binned(ref, cur, numeric, n_bins)
         if numeric:
-            edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=n_bins)
-            labels = [f"{value:.4g}" for value in (edges[:-1] + edges[1:]) / 2]
-        else:
-            labels = list(np.union1d(ref, cur))
-        ref_share, cur_share = _binned(ref, cur, numeric, n_bins)
+            labels = [f"{value:.4g}" for value in labels]
         for side, shares in (("reference", ref_share), ("current", cur_share)):
             for position, (label, share) in enumerate(zip(labels, shares, strict=True)):
                 rows.append((name, position, label, side, round(float(share), 6)))
