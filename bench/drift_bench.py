@@ -53,7 +53,6 @@ def run_stage(folder: Path, suffix: str) -> tuple[float, float, float]:
         f"--current=current{suffix}",
         "--champion=unused.joblib",  # the batch has no target: no model is loaded
         "--model-card=unused.json",
-        "--evaluation=unused.json",
         "--out-metrics=drift.json",
         "--out-plot=drift.csv",
     ]

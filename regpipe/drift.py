@@ -285,8 +285,9 @@ def quality(
     present = current.dropna()
     if numeric:
         values = present.to_numpy(dtype=float)
-        low = stats["min"] if stats and "min" in stats else np.nanmin(reference.to_numpy(float))
-        high = stats["max"] if stats and "max" in stats else np.nanmax(reference.to_numpy(float))
+        low, high = (stats or {}).get("min"), (stats or {}).get("max")
+        if low is None or high is None:
+            low, high = np.nanmin(reference.to_numpy(float)), np.nanmax(reference.to_numpy(float))
         outside = int(np.count_nonzero((values < low) | (values > high)))
     else:
         known = set(reference.dropna().astype(str).unique())

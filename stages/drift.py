@@ -27,7 +27,6 @@ def main() -> None:
     parser.add_argument("--current", required=True)
     parser.add_argument("--champion", required=True)
     parser.add_argument("--model-card", required=True)
-    parser.add_argument("--evaluation", required=True)
     parser.add_argument("--out-metrics", required=True)
     parser.add_argument("--out-plot", required=True)
     args = parser.parse_args()
@@ -58,7 +57,7 @@ def main() -> None:
         concept = concept_drift(
             y,
             model.predict(X),
-            test_rmse=read_json(args.evaluation)["models"][card["model"]]["rmse"],
+            test_rmse=card["test_metrics"]["rmse"],
             **params.concept.model_dump(),
         )
     report = {
