@@ -29,7 +29,9 @@ from regpipe.drift import (
     wasserstein,
 )
 from regpipe.errors import UserError
+from regpipe.params import load_params
 from tests.conftest import sh
+from tests.test_params import write_params
 
 FEATURES = ["a", "b", "c", "few", "binary", "color"]
 SETTINGS = {
@@ -341,6 +343,35 @@ def test_request_log_single_and_batch_requests(tmp_path) -> None:
         read_current(log)
     with pytest.raises(UserError, match="request log not found"):
         read_current(tmp_path / "nowhere.jsonl")
+
+
+# params ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("generate", "current.missing_rate", {"bp": 1.5}, "current.missing_rate.bp: Input should"),
+        (
+            "generate",
+            "current.scale",
+            {"bp": 0},
+            "current.scale.bp: Input should be greater than 0",
+        ),
+        ("generate", "current.relabel", {"target": "target"}, "relabel.slope_sd: Field required"),
+        ("drift", "psi.bands", [0.3, 0.1], "bands must be [moderate, significant]"),
+        ("drift", "columns", {"bmi": {"test": "t"}}, "drift.columns.bmi.test: Input should be"),
+        ("drift", "concept.confidence", 1.0, "drift.concept.confidence: Input should be less"),
+        ("drift", "fail_on_drift", "maybe", "drift.fail_on_drift: Input should be a valid boolean"),
+    ],
+)
+def test_bad_drift_params_name_the_key(
+    tmp_path: Path, section: str, key: str, value: object, expected: str
+) -> None:
+    path = write_params(tmp_path, section, key, value)
+    with pytest.raises(UserError, match="invalid params") as raised:
+        load_params(section, path)
+    assert expected in str(raised.value)
 
 
 # the real pipeline ---------------------------------------------------------------------------
