@@ -135,6 +135,17 @@ def test_each_scenario_gives_the_expected_verdicts(scenario: str, n_samples: int
     assert low <= concept["rmse_current"] <= high
 
 
+def test_concept_interval_of_a_large_batch_is_subsampled_and_still_covers() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=300_000)
+    worse = concept_drift(y, y + rng.normal(scale=1.3, size=len(y)), test_rmse=1.0, **CONCEPT)
+    low, high = worse["rmse_interval"]
+    assert low < worse["rmse_current"] < high and high - low < 0.02
+    assert worse["drift"] is True and worse["n_rows"] == 300_000
+    same = concept_drift(y, y + rng.normal(size=len(y)), test_rmse=1.0, **CONCEPT)
+    assert same["drift"] is False and same["rmse_interval"][0] < 1.0 < same["rmse_interval"][1]
+
+
 def test_shift_is_flagged_by_the_strict_rule_alone() -> None:
     reference = population(600)
     current = make_current_batch(reference, n_samples=600, random_state=1, shift_sd={"a": 1.0})
