@@ -1,4 +1,4 @@
-"""Data sources for the generate stage, and the production-like batch drift is checked on.
+"""Data sources for the generate stage, and the train/test split.
 
 Three sources feed generate: scikit-learn's Diabetes data, a synthetic regression problem with a
 sparse known truth (generated chunk by chunk, so its size is bounded by disk, not memory), and a
@@ -137,27 +137,6 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
     if frame.empty:
         raise UserError(f"{path}: header only, no data rows (columns {header})")
     return frame.set_axis(header, axis="columns")
-
-
-def make_current_batch(
-    frame: pd.DataFrame, *, n_samples: int, shift_sd: dict[str, float], random_state: int
-) -> pd.DataFrame:
-    """Rows resampled with replacement from ``frame``, named columns shifted by k std deviations.
-
-    This stands in for production traffic until a real batch is supplied: with no shift it is
-    drawn from the training distribution, so the drift stage must stay quiet on it.
-    """
-    unknown = sorted(set(shift_sd) - set(frame.columns))
-    if unknown:
-        raise UserError(
-            f"generate.current.shift_sd: unknown column(s) {unknown}; valid: {list(frame.columns)}"
-        )
-    rng = np.random.default_rng(random_state)
-    rows = rng.integers(0, len(frame), size=n_samples)
-    batch = frame.iloc[rows].reset_index(drop=True)
-    for column, k in shift_sd.items():
-        batch[column] = batch[column] + k * frame[column].std()
-    return batch
 
 
 def split_train_test(

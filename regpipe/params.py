@@ -25,6 +25,18 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class Relabel(Section):
+    """Concept drift: the target moves with some inputs while the inputs stay as they were."""
+
+    target: Annotated[str, Field(min_length=1)]
+    slope_sd: Annotated[dict[str, float], Field(min_length=1)] = Field(
+        description="feature -> target standard deviations added per feature standard deviation"
+    )
+
+
 class CurrentBatch(Section):
     """The production-like batch that the drift stage compares with the training data."""
 
@@ -32,6 +44,16 @@ class CurrentBatch(Section):
     shift_sd: dict[str, float] = Field(
         default_factory=dict, description="feature -> shift in standard deviations"
     )
+    scale: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="feature -> factor on its spread around the mean"
+    )
+    category_proportions: dict[str, dict[str, Share]] = Field(
+        default_factory=dict, description="column -> {level: share of the batch}"
+    )
+    missing_rate: dict[str, Share] = Field(
+        default_factory=dict, description="column -> share of values replaced by NaN"
+    )
+    relabel: Relabel | None = None
 
 
 class Synthetic(Section):
@@ -159,9 +181,50 @@ class Evaluate(Section):
     gate: Gate
 
 
+class ColumnTest(Section):
+    """Per-column override of the test the drift stage would choose, or of its threshold."""
+
+    test: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"] | None = None
+    threshold: Annotated[float, Field(gt=0)] | None = None
+
+
+class PSI(Section):
+    n_bins: Annotated[int, Field(ge=2)]
+    epsilon: Annotated[float, Field(gt=0, lt=0.1)] = Field(description="share given to empty bins")
+    bands: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PSI":
+        if self.bands[1] <= self.bands[0]:
+            raise ValueError("bands must be [moderate, significant] with moderate < significant")
+        return self
+
+
+class Concept(Section):
+    max_rmse_increase: Annotated[float, Field(ge=0)] = Field(
+        description="concept drift when the RMSE interval's lower end exceeds test RMSE x (1 + it)"
+    )
+    n_bootstrap: Annotated[int, Field(ge=100)]
+    confidence: Annotated[float, Field(gt=0.5, lt=1)]
+    random_state: Seed
+
+
 class Drift(Section):
+    current: Annotated[str, Field(min_length=1)] = Field(
+        description="the batch to check: CSV/Parquet, or the service's JSON-lines request log"
+    )
+    small_reference: PositiveInt = Field(
+        description="up to this many reference rows: p-value tests; above: distances"
+    )
     p_value: Annotated[float, Field(gt=0, lt=1)]
+    distance: Annotated[float, Field(gt=0)]
     drift_share: Annotated[float, Field(gt=0, le=1)]
+    strict: bool
+    columns: dict[str, ColumnTest] = Field(default_factory=dict)
+    psi: PSI
+    concept: Concept
+    plot_bins: Annotated[int, Field(ge=2)]
+    fail_on_drift: bool
 
 
 class Serve(Section):

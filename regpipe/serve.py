@@ -16,8 +16,8 @@ predicted record, so a batch request of n records writes n lines::
     {"timestamp": "2026-11-23T09:00:00.123456+00:00", "model_version": "v1.0.0",
      "inputs": {"age": 0.03, ...}, "prediction": 151.2}
 
-``read_prediction_log`` turns it (rotated files included) into a frame of inputs that the drift
-checks take as their current batch.
+``regpipe.drift.read_request_log`` turns it (rotated files included) into the frame the drift
+stage takes as its current batch (``drift.current: logs/predictions.jsonl``).
 """
 
 import argparse
@@ -372,36 +372,6 @@ class PredictionLog:
 
     def close(self) -> None:
         self._handler.close()
-
-
-def read_prediction_log(path: str | Path) -> pd.DataFrame:
-    """The logged inputs as a frame (one row per predicted record, oldest first) + metadata.
-
-    Rotated files (``path.N`` … ``path.1``) are read before ``path``. Columns: the features,
-    then ``prediction``, ``model_version`` and ``timestamp``.
-    """
-    path = Path(path)
-    rotated = [p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()]
-    rotated.sort(key=lambda p: -int(p.suffix[1:]))
-    files = [p for p in [*rotated, path] if p.is_file()]
-    if not files:
-        raise UserError(f"{path}: prediction log not found")
-    rows = []
-    for file in files:
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
-            try:
-                entry = json.loads(line)
-                rows.append(
-                    {
-                        **entry["inputs"],
-                        "prediction": entry["prediction"],
-                        "model_version": entry["model_version"],
-                        "timestamp": entry["timestamp"],
-                    }
-                )
-            except (ValueError, KeyError, TypeError):
-                raise UserError(f"{file}:{number}: not a prediction log entry") from None
-    return pd.DataFrame(rows)
 
 
 class Problem(BaseModel):

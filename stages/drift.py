@@ -1,10 +1,23 @@
-"""drift: compare the current batch with the training split, column by column."""
+"""drift: compare the current batch with the training split, column by column, and the champion.
+
+The report is data: the stage succeeds whatever the verdict, unless drift.fail_on_drift is true
+(then it fails after writing the report, for scheduled checks that must alert).
+"""
 
 import argparse
 
-from regpipe.drift import dataset_verdict, ks_drift
-from regpipe.errors import run
-from regpipe.io import read_json, read_table, write_json
+from regpipe.drift import (
+    concept_drift,
+    concept_rows,
+    data_drift,
+    dataset_verdict,
+    distribution_table,
+    drift_settings,
+    read_current,
+    summary,
+)
+from regpipe.errors import UserError, run
+from regpipe.io import load_model, read_json, read_table, write_json, write_table
 from regpipe.params import load_params
 
 
@@ -13,24 +26,50 @@ def main() -> None:
     parser.add_argument("--train", required=True)
     parser.add_argument("--stats", required=True)
     parser.add_argument("--current", required=True)
+    parser.add_argument("--champion", required=True)
+    parser.add_argument("--model-card", required=True)
     parser.add_argument("--out-metrics", required=True)
+    parser.add_argument("--out-plot", required=True)
     args = parser.parse_args()
 
     params = load_params("drift")
     target = load_params("prepare").target
-    features = [column for column in read_json(args.stats) if column != target]
-    columns = ks_drift(
-        read_table(args.train), read_table(args.current), features, p_value=params.p_value
+    reference, current = read_table(args.train), read_current(args.current)
+    features = [column for column in reference.columns if column != target]
+    columns = data_drift(
+        reference,
+        current,
+        features,
+        stats=read_json(args.stats),
+        **drift_settings(params),
     )
+    X, y, reason = concept_rows(current, features, target)
+    if reason:
+        concept = {"drift": None, "reason": reason}
+    else:
+        card = read_json(args.model_card)
+        model = load_model(args.champion, sha256=card["sha256"])
+        concept = concept_drift(
+            y,
+            model.predict(X),
+            test_rmse=card["test_metrics"]["rmse"],
+            **params.concept.model_dump(),
+        )
     report = {
+        "n_reference": len(reference),
+        "n_current": len(current),
+        "dataset": dataset_verdict(
+            columns, drift_share=params.drift_share, strict=params.strict, p_value=params.p_value
+        ),
+        "concept": concept,
         "columns": columns,
-        "dataset": dataset_verdict(columns, drift_share=params.drift_share),
     }
     write_json(report, args.out_metrics)
-    print(
-        f"drift: {report['dataset']['n_drifted']}/{len(columns)} columns drifted "
-        f"{report['dataset']['drifted_columns']}; dataset drift: {report['dataset']['drift']}"
-    )
+    plot = distribution_table(reference, current, columns, n_bins=params.plot_bins)
+    write_table(plot, args.out_plot)
+    print(summary(report))
+    if params.fail_on_drift and (report["dataset"]["drift"] or concept["drift"]):
+        raise UserError(f"drift detected (drift.fail_on_drift is true); see {args.out_metrics}")
 
 
 if __name__ == "__main__":

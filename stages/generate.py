@@ -3,7 +3,8 @@
 import argparse
 import itertools
 
-from regpipe.data import make_current_batch, source_chunks
+from regpipe.current import make_current_batch
+from regpipe.data import source_chunks
 from regpipe.errors import run
 from regpipe.io import write_json, write_table, write_table_chunks
 from regpipe.params import load_params

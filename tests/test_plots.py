@@ -20,7 +20,7 @@ from tests.conftest import sh
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 # Runs inside the bundle: every vegaEmbed call renders to SVG, and once all have settled the
-# page gets a <pre id="render-report"> with, per plot, the number of drawn points and lines.
+# page gets a <pre id="render-report"> with, per plot, the number of drawn points, lines, bars.
 REPORT_SNIPPET = """
 const pending = [];
 window.vegaEmbed = (selector, spec, options) => {
@@ -30,6 +30,7 @@ window.vegaEmbed = (selector, spec, options) => {
       return [selector.slice(1), {
         points: element.querySelectorAll(".mark-symbol.role-mark path").length,
         lines: element.querySelectorAll(".mark-line.role-mark path").length,
+        bars: element.querySelectorAll(".mark-rect.role-mark path").length,
       }];
     },
     (error) => [selector.slice(1), {error: String(error)}],
@@ -100,7 +101,7 @@ def test_dvc_plots_show_renders_every_plot_with_data(built_repo: Path, tmp_path:
     assert sorted(report) == sorted(declared)
     for name, drawn in report.items():
         assert "error" not in drawn, f"{name}: {drawn['error']}"
-        assert drawn["points"] > 0, f"{name}: no data points drawn ({drawn})"
+        assert drawn["points"] + drawn["bars"] > 0, f"{name}: no data drawn ({drawn})"
     n_test = len((built_repo / "metrics/plots/predictions.csv").read_text().splitlines()) - 1
     assert report["predicted_vs_actual"]["points"] == 3 * n_test
     assert report["residuals_vs_predicted"]["points"] == 3 * n_test
@@ -108,6 +109,9 @@ def test_dvc_plots_show_renders_every_plot_with_data(built_repo: Path, tmp_path:
     assert report["validation_curve_ridge"]["points"] == 200
     assert report["lasso_nonzero_coefficients"]["points"] == 100
     assert report["lasso_coefficient_path"]["points"] == 100 * 10
+    # One bar per (drifted column, bin, side).
+    n_bars = len((built_repo / "metrics/plots/drift.csv").read_text().splitlines()) - 1
+    assert n_bars > 0 and report["drift_distributions"]["bars"] == n_bars
 
     # `dvc plots diff` builds its page from the same definitions, one plot each.
     diff = tmp_path / "diff"

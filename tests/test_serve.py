@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from regpipe.drift import read_request_log
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_json
 from regpipe.serve import (
@@ -23,7 +24,6 @@ from regpipe.serve import (
     load_settings,
     parse_json,
     predict_file,
-    read_prediction_log,
 )
 from tests.serving import FEATURES, read_log_lines, running_server, tiny_workspace
 
@@ -156,7 +156,7 @@ def test_log_rotates_by_size_and_reads_back_whole(workspace: Path, model: object
         log.write(served, X[start : start + 2], X[start : start + 2, 0] * 10)
     log.close()
     assert len(list(path.parent.iterdir())) > 1, "the log rotated"
-    frame = read_prediction_log(path)
+    frame = read_request_log(path)
     assert frame[FEATURES].to_numpy().tolist() == X.tolist(), "every record, oldest first"
     assert frame["prediction"].tolist() == (X[:, 0] * 10).tolist()
     assert set(frame["model_version"]) == {"v9.9.9"}

@@ -9,10 +9,9 @@ import pandas as pd
 import pytest
 
 from regpipe import registry
-from regpipe.drift import ks_drift
+from regpipe.drift import data_drift, drift_settings, read_request_log
 from regpipe.io import load_model, read_json
 from regpipe.params import load_params
-from regpipe.serve import read_prediction_log
 from tests.conftest import sh
 from tests.serving import running_server
 from tests.test_pipeline import set_param
@@ -102,7 +101,7 @@ def test_serves_prod_then_the_promoted_version_then_the_rolled_back_one(
         assert third["model_version"] == "v1.0.0"
         assert third["predictions"] == first["predictions"]
 
-    logged = read_prediction_log(tmp_path / "predictions.jsonl")
+    logged = read_request_log(tmp_path / "predictions.jsonl")
     assert {"v1.0.0", "v1.0.1"} <= set(logged["model_version"])
 
 
@@ -123,10 +122,10 @@ def test_logged_requests_with_a_shifted_feature_are_flagged_as_drift(
         for record in traffic.to_dict("records"):
             assert client.post("/predict", json=record).status_code == 200
 
-    current = read_prediction_log(log)
+    current = read_request_log(log)
     assert len(current) == 500
-    p_value = load_params("drift", built_repo / "params.yaml").p_value
-    report = ks_drift(train, current, features, p_value=p_value)
+    params = load_params("drift", built_repo / "params.yaml")
+    report = data_drift(train, current, features, **drift_settings(params))
     drifted = sorted(name for name, result in report.items() if result["drift"])
     assert drifted == ["bmi"]
-    assert report["bmi"]["p_value"] < 1e-6
+    assert report["bmi"]["test"] == "ks" and report["bmi"]["p_value"] < 1e-6

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from regpipe.contract import training_statistics
-from regpipe.data import load_diabetes_frame, make_current_batch, split_train_test
-from regpipe.drift import dataset_verdict, ks_drift
+from regpipe.current import make_current_batch
+from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.errors import UserError
 from regpipe.evaluation import evaluate, pick_champion, plot_sample, predict_all, quality_gate
 from regpipe.io import atomic_path, load_model, read_table, save_model, sha256_file, write_json
@@ -151,19 +151,6 @@ def test_evaluate_scores_models_and_baseline() -> None:
     assert report["models"]["baseline"]["rmse"] == pytest.approx(math.sqrt(7.5))
     sample = plot_sample(predictions, y, max_points=3)
     assert list(sample.columns) == ["actual", "good", "bad"] and len(sample) == 3
-
-
-# drift -----------------------------------------------------------------------------------------
-
-
-def test_ks_drift_flags_only_the_shifted_column() -> None:
-    reference = small_frame(400, seed=1)
-    current = make_current_batch(reference, n_samples=300, shift_sd={"a": 1.0}, random_state=3)
-    columns = ks_drift(reference, current, FEATURES, p_value=0.05)
-    assert columns["a"]["drift"] is True
-    assert columns["b"]["drift"] is False
-    verdict = dataset_verdict(columns, drift_share=0.5)
-    assert verdict["drifted_columns"] == ["a"] and verdict["drift"] is True
 
 
 # io --------------------------------------------------------------------------------------------
