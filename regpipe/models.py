@@ -119,6 +119,22 @@ def feature_names(model: Pipeline) -> list[str]:
     return list(model[:-1].get_feature_names_out())
 
 
+def categorical_levels(model: Pipeline) -> dict[str, list[str]]:
+    """The raw columns the fitted encoder one-hot encodes, each with the levels it learned.
+
+    Empty when the encoder selected no column (then it passes X through unchanged), or for a
+    pipeline without an encoder.
+    """
+    encoder = model.named_steps.get("encoder")
+    if encoder is None:
+        return {}
+    for name, transformer, columns in encoder.transformers_:
+        if name == "categorical" and len(columns):
+            levels = transformer.categories_
+            return {str(c): list(map(str, lv)) for c, lv in zip(columns, levels, strict=True)}
+    return {}
+
+
 def coefficients(model: Pipeline) -> dict[str, float]:
     """The estimator's coefficients by input name, on the standardised scale the model uses."""
     coef = map(float, model.named_steps["model"].coef_)

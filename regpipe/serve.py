@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from logging import LogRecord
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
@@ -41,20 +41,34 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from starlette.concurrency import run_in_threadpool
 from typing_extensions import TypedDict
 
+from regpipe.contract import normalise_category
 from regpipe.errors import UserError, run
 from regpipe.io import load_model, read_json, read_table, write_table
-from regpipe.models import ESTIMATORS
+from regpipe.models import ESTIMATORS, categorical_levels
 from regpipe.params import PARAMS_FILE, Serve, parse_section, read_params_file
 
 ENV_PREFIX = "REGPIPE_SERVE_"
 WORKSPACE_VERSION = "workspace"
 MAX_ERRORS_SHOWN = 20
 RANGE_KEYS = ("min", "max", "mean", "std", "q01", "q99")
+UNSEEN_LEVEL = (
+    "labels are normalised as prepare does (trimmed, inner spaces single, lower case); a level "
+    "not in `levels` is accepted and encoded as all zeros, so no level's coefficient applies"
+)
+Label = Annotated[
+    str,
+    StringConstraints(pattern=r"\S"),
+    Field(description="a category label (" + UNSEEN_LEVEL + ")"),
+]
+# What the model takes: a float64 array when every feature is numeric (the fast path), else a
+# frame with the numeric columns as float64 and the categorical ones as str.
+ModelInput = np.ndarray | pd.DataFrame
 
 
 def load_settings(
@@ -94,13 +108,16 @@ class InputError(UserError):
         return "; ".join([self.args[0], *self.problems()])
 
 
-def record_type(features: Iterable[str]) -> type:
-    """A TypedDict with one strict, finite float per feature and no other key.
+def record_type(features: Iterable[str], categorical: Iterable[str] = ()) -> type:
+    """A TypedDict with one strict value per feature and no other key.
 
-    Strict: a string such as "0.1" or a boolean is refused instead of coerced; an integer is a
-    number and is accepted. NaN and ±inf are refused.
+    Numeric features are finite floats: a string such as "0.1" or a boolean is refused instead
+    of coerced; an integer is a number and is accepted; NaN and ±inf are refused. Categorical
+    features are strings with at least one non-space character: a number is refused.
     """
-    record = TypedDict("Record", {name: float for name in features})  # noqa: UP013
+    categorical = set(categorical)
+    fields = {name: Label if name in categorical else float for name in features}
+    record = TypedDict("Record", fields)  # noqa: UP013
     record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
     return record
 
@@ -120,22 +137,26 @@ class RecordValidator:
     """The request schema of one model: what /predict and the batch command accept."""
 
     features: tuple[str, ...]
+    categorical: frozenset[str] = frozenset()
     one: TypeAdapter = field(init=False)
     many: TypeAdapter = field(init=False)
 
     def __post_init__(self) -> None:
-        record = record_type(self.features)
+        record = record_type(self.features, self.categorical)
         object.__setattr__(self, "one", TypeAdapter(record))
         object.__setattr__(self, "many", TypeAdapter(list[record]))
 
     def validate(
         self, payload: object, *, max_batch: int | None, row_label: str = "records"
-    ) -> np.ndarray:
-        """X (n_samples × n_features, in the model's feature order) from one record or a list."""
+    ) -> ModelInput:
+        """X (n_samples × n_features, in the model's feature order) from one record or a list.
+
+        Category labels are normalised exactly as prepare normalises the training data.
+        """
         batch = isinstance(payload, list)
         if not batch and not isinstance(payload, dict):
             raise InputError(
-                f"the body must be a JSON object (one record: feature -> number) or an array of "
+                f"the body must be a JSON object (one record: feature -> value) or an array of "
                 f"records, not {type(payload).__name__}"
             )
         if batch and not payload:
@@ -153,7 +174,19 @@ class RecordValidator:
         except ValidationError as error:
             errors = [_located(e, batch=batch, row_label=row_label) for e in error.errors()]
             raise InputError("invalid input", errors) from None
-        return np.array([[record[name] for name in self.features] for record in records], float)
+        if not self.categorical:
+            return np.array([[record[name] for name in self.features] for record in records], float)
+        X = pd.DataFrame.from_records(records, columns=list(self.features))
+        numeric = [name for name in self.features if name not in self.categorical]
+        return X.astype(dict.fromkeys(numeric, np.float64)).assign(
+            **{name: normalise_category(X[name]) for name in self.categorical}
+        )
+
+    def records(self, X: ModelInput) -> list[dict]:
+        """X back as one dict per record (feature -> value), as the prediction log keeps it."""
+        if isinstance(X, pd.DataFrame):
+            return X.to_dict("records")
+        return [dict(zip(self.features, row, strict=True)) for row in X.tolist()]
 
     def json_schema(self, max_batch: int) -> dict:
         """OpenAPI: one record, or an array of 1..max_batch records."""
@@ -164,14 +197,17 @@ class RecordValidator:
 
 
 def linear_form(model: Any, training_stats: dict) -> tuple[np.ndarray, float] | None:
-    """The model as ``X @ coef + intercept`` when it is StandardScaler + one of our linear models.
+    """The model as ``X @ coef + intercept`` when it is StandardScaler + one of our linear models,
+    after an encoder that selected no categorical column (it then passes X through unchanged).
 
     Scaling then a linear model is one affine map; applying it directly skips scikit-learn's
     per-call input checks and the DataFrame, which cost ~50x the arithmetic for one record (the
     service's latency goal). It is used only if it reproduces ``model.predict`` on probe rows made
     of the training statistics (min, max, mean, ...); any other model goes through ``predict``.
     """
-    steps = [step for _, step in getattr(model, "steps", [])]
+    if not isinstance(model, Pipeline) or categorical_levels(model):
+        return None
+    steps = [step for name, step in model.steps if name != "encoder"]
     if len(steps) != 2 or type(steps[0]) is not StandardScaler:
         return None
     scaler, estimator = steps
@@ -207,6 +243,7 @@ class ServedModel:
     training_stats: dict
     note: str | None
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    levels: dict[str, list[str]] = field(init=False)
     validator: RecordValidator = field(init=False)
     linear: tuple[np.ndarray, float] | None = field(init=False)
 
@@ -214,14 +251,17 @@ class ServedModel:
         names = getattr(self.model, "feature_names_in_", None)
         if names is None:
             raise UserError(f"model {self.name} {self.version} was fitted without feature names")
-        object.__setattr__(self, "validator", RecordValidator(tuple(map(str, names))))
+        levels = categorical_levels(self.model) if isinstance(self.model, Pipeline) else {}
+        validator = RecordValidator(tuple(map(str, names)), frozenset(levels))
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "validator", validator)
         object.__setattr__(self, "linear", linear_form(self.model, self.training_stats))
 
     @property
     def features(self) -> tuple[str, ...]:
         return self.validator.features
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
+    def predict(self, X: ModelInput) -> np.ndarray:
         """Predictions for valid X; inputs so large that the model overflows are refused."""
         too_far = "values far outside the training ranges (GET /metadata) overflow the model"
         with np.errstate(over="ignore", invalid="ignore"):
@@ -245,11 +285,13 @@ class ServedModel:
             )
         return y
 
-    def _predict(self, X: np.ndarray) -> np.ndarray:
+    def _predict(self, X: ModelInput) -> np.ndarray:
         if self.linear is not None:
             coef, intercept = self.linear
             return X @ coef + intercept
-        return self.model.predict(pd.DataFrame(X, columns=list(self.features)))
+        if isinstance(X, np.ndarray):
+            X = pd.DataFrame(X, columns=list(self.features))
+        return self.model.predict(X)
 
     def health(self) -> dict:
         return {
@@ -265,15 +307,25 @@ class ServedModel:
             "note": self.note,
         }
 
-    def metadata(self) -> dict:
-        features = [
-            {
+    def feature(self, name: str) -> dict:
+        """One feature for /metadata: its type and what training saw of it."""
+        stats = self.training_stats.get(name, {})
+        if name in self.levels:
+            return {
                 "name": name,
-                "type": "number",
-                "training": {k: self.training_stats.get(name, {}).get(k) for k in RANGE_KEYS},
+                "type": "category",
+                "levels": self.levels[name],
+                "unseen_levels": UNSEEN_LEVEL,
+                "training": {"frequencies": stats.get("frequencies")},
             }
-            for name in self.features
-        ]
+        return {
+            "name": name,
+            "type": "number",
+            "training": {key: stats.get(key) for key in RANGE_KEYS},
+        }
+
+    def metadata(self) -> dict:
+        features = [self.feature(name) for name in self.features]
         return {
             **{k: v for k, v in self.health().items() if k != "status"},
             "features": features,
@@ -355,18 +407,18 @@ class PredictionLog:
         except OSError as error:
             raise UserError(f"{path}: cannot open the prediction log: {error.strerror}") from None
 
-    def write(self, served: ServedModel, X: np.ndarray, y: np.ndarray) -> None:
+    def write(self, served: ServedModel, X: ModelInput, y: np.ndarray) -> None:
         timestamp = datetime.now(UTC).isoformat()
         lines = [
             orjson.dumps(
                 {
                     "timestamp": timestamp,
                     "model_version": served.version,
-                    "inputs": dict(zip(served.features, row, strict=True)),
+                    "inputs": inputs,
                     "prediction": prediction,
                 }
             ).decode()
-            for row, prediction in zip(X.tolist(), y.tolist(), strict=True)
+            for inputs, prediction in zip(served.validator.records(X), y.tolist(), strict=True)
         ]
         self._handler.handle(LogRecord("predictions", 20, "", 0, "\n".join(lines), None, None))
 

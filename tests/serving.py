@@ -19,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from regpipe.contract import training_statistics
 from regpipe.io import save_model, sha256_file, write_json
+from regpipe.models import coefficients
 from tests.conftest import ROOT, command_env
 
 FEATURES = ["age", "bmi", "bp"]
@@ -34,6 +35,21 @@ def tiny_workspace(path: Path, *, max_batch: int = 50, max_body_bytes: int = 409
     X = pd.DataFrame(rng.normal(size=(30, len(FEATURES))), columns=FEATURES)
     y = X @ np.array([1.0, 20.0, -3.0]) + 100.0
     model = Pipeline([("scaler", StandardScaler()), ("model", LinearRegression())]).fit(X, y)
+    return write_workspace(
+        path, model, X.assign(target=y), max_batch=max_batch, max_body_bytes=max_body_bytes
+    )
+
+
+def write_workspace(
+    path: Path,
+    model: Pipeline,
+    frame: pd.DataFrame,
+    *,
+    contract: dict | None = None,
+    max_batch: int = 50,
+    max_body_bytes: int = 4096,
+) -> Path:
+    """``model`` saved as the workspace champion with its card, and the stats of ``frame``."""
     save_model(model, path / "models/champion.joblib")
     card = {
         "artifact": "champion",
@@ -41,10 +57,11 @@ def tiny_workspace(path: Path, *, max_batch: int = 50, max_body_bytes: int = 409
         "sha256": sha256_file(path / "models/champion.joblib"),
         "test_metrics": {"rmse": 0.0, "mae": 0.0, "r2": 1.0},
         "gate": {"passed": True, "reasons": []},
-        "coef": dict(zip(FEATURES, model.named_steps["model"].coef_.tolist(), strict=True)),
+        "coef": coefficients(model),
     }
     write_json(card, path / "metrics/model_card.json")
-    write_json(training_statistics(X.assign(target=y)), path / "data/prepared/train_stats.json")
+    stats = training_statistics(frame, contract)
+    write_json(stats, path / "data/prepared/train_stats.json")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["serve"] |= {"max_batch": max_batch, "max_body_bytes": max_body_bytes}
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
