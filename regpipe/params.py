@@ -109,6 +109,15 @@ class Drift(Section):
     drift_share: Annotated[float, Field(gt=0, le=1)]
 
 
+class Report(Section):
+    """The pull-request check (regpipe-report); no DVC stage reads it."""
+
+    max_rmse_regression: Annotated[float, Field(ge=0, lt=1)] = Field(
+        description="largest allowed rise of the champion's test RMSE over the base branch's, "
+        "as a fraction (0.01: 1%)"
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "generate": Generate,
     "prepare": Prepare,
@@ -117,6 +126,7 @@ SECTIONS: dict[str, type[Section]] = {
     "train_lasso": TrainLasso,
     "evaluate": Evaluate,
     "drift": Drift,
+    "report": Report,
 }
 
 S = TypeVar("S", bound=Section)
