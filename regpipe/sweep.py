@@ -65,8 +65,8 @@ def _log_error(executor: dict | None) -> str:
     return " ".join(message)
 
 
-def parse_experiments(shown: list[dict], param: str, rev: str | None = None) -> Sweep:
-    """The sweep of ``param`` below baseline ``rev`` (default: the first commit listed, HEAD).
+def parse_experiments(shown: list[dict], param: str) -> Sweep:
+    """The sweep of ``param`` among the experiments of the first baseline commit listed.
 
     ``shown`` is the parsed output of ``dvc exp show --json``: a list of baselines (the
     workspace first), each with ``experiments``, each holding ``revs`` with params and metrics.
@@ -76,10 +76,8 @@ def parse_experiments(shown: list[dict], param: str, rev: str | None = None) -> 
     section, key = param.split(".")
     model = section.removeprefix("train_")
     baselines = [entry for entry in shown if entry["rev"] != "workspace"]
-    if rev is not None:
-        baselines = [e for e in baselines if rev in (e["rev"], e.get("name"))]
     if not baselines:
-        raise UserError(f"no baseline commit {rev or 'HEAD'} in `dvc exp show` (commit first)")
+        raise UserError("`dvc exp show` lists no commit: commit the pipeline first")
     baseline = baselines[0]
     finished, failed, unfinished = [], {}, []
     for experiment in baseline.get("experiments") or []:
@@ -116,9 +114,10 @@ def parse_experiments(shown: list[dict], param: str, rev: str | None = None) -> 
     return Sweep(baseline["rev"], finished, failed, unfinished)
 
 
-def exp_show(repo: Path) -> list[dict]:
-    """The parsed ``dvc exp show --json`` of ``repo``."""
-    return json.loads(run_tool("dvc", "exp", "show", "--json", "--no-pager", cwd=repo))
+def exp_show(repo: Path, rev: str | None = None) -> list[dict]:
+    """The parsed ``dvc exp show --json`` of ``repo``: the experiments of ``rev`` (or HEAD)."""
+    args = ["dvc", "exp", "show", "--json", "--no-pager", *(["--rev", rev] if rev else [])]
+    return json.loads(run_tool(*args, cwd=repo))
 
 
 def leaderboard(sweep: Sweep, param: str) -> str:
@@ -164,10 +163,10 @@ def write_plot(sweep: Sweep, param: str, out_dir: Path) -> None:
         tmp.write_text(yaml.safe_dump(plot_definition(param), sort_keys=False))
 
 
-def wait_for_queue(repo: Path, poll_seconds: float) -> list[dict]:
+def wait_for_queue(repo: Path, poll_seconds: float, rev: str | None = None) -> list[dict]:
     """Poll ``dvc exp show --json`` until no experiment of the queue is queued or running."""
     while True:
-        shown = exp_show(repo)
+        shown = exp_show(repo, rev)
         states = [
             (experiment.get("executor") or {}).get("state")
             for entry in shown
@@ -188,8 +187,11 @@ def main() -> None:
     args = parser.parse_args()
 
     repo = Path.cwd()
-    shown = wait_for_queue(repo, args.poll_seconds) if args.wait else exp_show(repo)
-    sweep = parse_experiments(shown, args.param, args.rev)
+    if args.wait:
+        shown = wait_for_queue(repo, args.poll_seconds, args.rev)
+    else:
+        shown = exp_show(repo, args.rev)
+    sweep = parse_experiments(shown, args.param)
     if not sweep.finished and not sweep.unfinished:
         problem = "every experiment failed" if sweep.failed else "no experiments"
         raise UserError(

@@ -3,20 +3,16 @@ remote and on an SSH remote served by a real OpenSSH server on 127.0.0.1."""
 
 import getpass
 import importlib.util
-import os
-import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from regpipe.io import sha256_file
-from tests.conftest import command_env, sh
+from tests.conftest import sh
+from tests.sshd import SSHServer, SSHUnavailableError, free_port, serve_sshd
 
 
 def outputs(repo: Path) -> list[str]:
@@ -28,6 +24,18 @@ def outputs(repo: Path) -> list[str]:
         for out in stage.get("outs", [])
         if (repo / out["path"]).is_file() and not _in_git(repo, out["path"])
     )
+
+
+def cached_md5s(repo: Path) -> set[str]:
+    """The DVC cache objects (md5) of every output, from dvc.lock."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    paths = set(outputs(repo))
+    return {
+        out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] in paths
+    }
 
 
 def _in_git(repo: Path, path: str) -> bool:
@@ -87,73 +95,16 @@ def test_push_then_pull_into_a_fresh_clone_restores_every_output(
     assert sh("git", "status", "--porcelain", cwd=partial).stdout == ""
 
 
-@dataclass(frozen=True)
-class SSHServer:
-    port: int
-    client_key: Path
-    home: Path  # a HOME whose .ssh/known_hosts holds the server's host key
-
-    def env(self) -> dict[str, str]:
-        return {**command_env(), "HOME": str(self.home)}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
-
-
 @pytest.fixture(scope="module")
 def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHServer]:
-    """OpenSSH's sshd on a free port of 127.0.0.1, with its own host key and one authorized
-    client key, all in a temporary folder; skipped where sshd is missing or cannot start."""
-    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not os.access(sshd, os.X_OK) or not shutil.which("ssh-keygen"):
-        pytest.skip("sshd not installed (Debian: apt-get install openssh-server; .ci/run does it)")
+    """A real sshd on 127.0.0.1 (tests/sshd.py); skipped, saying why, where it cannot run."""
     if importlib.util.find_spec("dvc_ssh") is None:
         pytest.skip("the dvc-ssh plugin is not installed (pip install dvc-ssh==4.3.0)")
-    root = tmp_path_factory.mktemp("sshd")
-    _keygen(root / "host_key")
-    _keygen(root / "client_key")
-    shutil.copy(root / "client_key.pub", root / "authorized_keys")
-    port = _free_port()
-    config = root / "sshd_config"
-    config.write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {root / 'host_key'}\n"
-        f"PidFile {root / 'sshd.pid'}\nAuthorizedKeysFile {root / 'authorized_keys'}\n"
-        "PubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
-        "Subsystem sftp internal-sftp\n"
-    )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
-    server = subprocess.Popen(
-        [sshd, "-D", "-e", "-f", str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                output = server.communicate()[0].decode(errors="replace")
-                pytest.skip(f"sshd could not start on 127.0.0.1:{port}: {output.strip()}")
-            time.sleep(0.2)
-    home = root / "home"
-    (home / ".ssh").mkdir(parents=True)
-    host_key = (root / "host_key.pub").read_text().split()
-    (home / ".ssh/known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     try:
-        yield SSHServer(port=port, client_key=root / "client_key", home=home)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        with serve_sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server
+    except SSHUnavailableError as why:
+        pytest.skip(str(why))
 
 
 def dvc_ssh(server: SSHServer, *args: str, cwd: Path, check: bool = True):
@@ -187,15 +138,16 @@ def test_ssh_remote_push_and_pull_into_a_fresh_clone(
     expected = hashes(repo_copy, outputs(repo_copy))
 
     # Unreachable: a port with no server. DVC says so; the workspace keeps every output.
-    add_ssh_remote(ssh_server, repo_copy, "dead", _free_port(), storage)
+    add_ssh_remote(ssh_server, repo_copy, "dead", free_port(), storage)
     dead = dvc_ssh(ssh_server, "pull", "-r", "dead", cwd=repo_copy, check=False)
     assert dead.returncode != 0
-    assert "ERROR" in dead.stderr and "Traceback" not in dead.stderr
+    assert "ERROR: failed to connect to ssh" in dead.stderr
+    assert "Connect call failed ('127.0.0.1'" in dead.stderr and "Traceback" not in dead.stderr
     assert hashes(repo_copy, list(expected)) == expected
 
     dvc_ssh(ssh_server, "push", "-r", "ssh", cwd=repo_copy)
-    stored = sorted(path.name for path in storage.rglob("*") if path.is_file())
-    assert len(stored) == len(expected)
+    stored = {path.parent.name + path.name for path in storage.rglob("*") if path.is_file()}
+    assert stored == cached_md5s(repo_copy)  # champion.joblib is lasso's file: one object
 
     clone = fresh_clone(repo_copy, tmp_path / "fresh")
     sh("dvc", "remote", "modify", "--local", "ssh", "user", getpass.getuser(), cwd=clone)
