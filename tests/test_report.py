@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from regpipe.errors import UserError
+from regpipe.params import load_params
 from regpipe.report import MARKER, judge
-from tests.conftest import sh
+from tests.conftest import ROOT, sh
 
 
 def _evaluation(champion: str, rmse: float, *, gate_reasons: tuple[str, ...] = ()) -> dict:
@@ -38,6 +40,15 @@ def test_judge_fails_when_the_gate_failed() -> None:
     verdict = judge(_evaluation("ols", 50.0), head, max_rmse_regression=0.01)
     assert not verdict.passed
     assert verdict.reasons == ["quality gate: test R² 0.1 is below the floor 0.4"]
+
+
+@pytest.mark.parametrize("value", [-0.01, 1.0, "one percent"])
+def test_the_tolerance_is_validated(tmp_path: Path, value: object) -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["report"]["max_rmse_regression"] = value
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(UserError, match="report.max_rmse_regression: Input should be"):
+        load_params("report", tmp_path / "params.yaml")
 
 
 def _commit_alpha(repo: Path, alpha: float, message: str) -> dict:

@@ -112,3 +112,7 @@ def test_queued_sweep_runs_every_alpha_and_refuses_bad_values(repo_copy: Path) -
         ["git", "show", "ridge-best:params.yaml"], cwd=repo_copy, capture_output=True, text=True
     ).stdout
     assert yaml.safe_load(shown)["train_ridge"]["alpha"] == best["alpha"]
+    sh("dvc", "exp", "apply", best["name"], cwd=repo_copy)
+    applied = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    assert applied["train_ridge"]["alpha"] == best["alpha"]
+    assert "up to date" in sh("dvc", "status", cwd=repo_copy).stdout
