@@ -87,7 +87,7 @@ def main() -> None:
         repo = clone_working_tree(work / "repo")
         build = timed("dvc", "repro", cwd=repo)
         sh("git", "add", "-A", cwd=repo)
-        sh("git", "commit", "-q", "-m", "dvc repro", cwd=repo)
+        sh("git", "commit", "-q", "--allow-empty", "-m", "dvc repro", cwd=repo)
         figures = {"dvc repro (full build)": build}
         figures |= sweep_vs_grid(repo, alphas, args.jobs)
         figures |= push_pull_local(repo, work)
