@@ -46,7 +46,7 @@ def sweep_vs_grid(repo: Path, alphas: list[str], jobs: int) -> dict[str, float]:
     params["train_ridge"]["alpha_grid"] = {"log10_start": -3, "log10_stop": 2, "num": len(alphas)}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     grid = timed("dvc", "repro", cwd=repo)  # reruns train_ridge and evaluate only
-    sh("git", "checkout", "--", "params.yaml", "metrics", cwd=repo)
+    sh("git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", cwd=repo)
     sh("dvc", "checkout", cwd=repo)
     return {"queued sweep": queued, "in-stage grid": grid}
 
@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     alphas = [f"{alpha:.6g}" for alpha in np.logspace(-3, 2, 8)]
+    os.environ["PATH"] = command_env()["PATH"]  # regpipe.sweep calls dvc: the venv's
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -89,9 +90,15 @@ def main() -> None:
         sh("git", "add", "-A", cwd=repo)
         sh("git", "commit", "-q", "--allow-empty", "-m", "dvc repro", cwd=repo)
         figures = {"dvc repro (full build)": build}
-        figures |= sweep_vs_grid(repo, alphas, args.jobs)
-        figures |= push_pull_local(repo, work)
-        figures |= push_pull_ssh(repo, work)
+        print(f"dvc repro (full build): {build:.1f} s", flush=True)
+        for step in (
+            lambda: sweep_vs_grid(repo, alphas, args.jobs),
+            lambda: push_pull_local(repo, work),
+            lambda: push_pull_ssh(repo, work),
+        ):
+            measured = step()
+            print(", ".join(f"{name}: {seconds:.1f} s" for name, seconds in measured.items()))
+            figures |= measured
         size = sum(f.stat().st_size for f in (repo / ".dvc/cache").rglob("*") if f.is_file())
 
     print(f"alphas: {', '.join(alphas)}; outputs in the DVC cache: {size / 1e6:.2f} MB")
