@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock bench-search serve
+.PHONY: help setup repro test lint lock bench-search serve exp-show sweep report
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -41,3 +41,20 @@ lock: ## recompile the hashed pins (requirements*.txt) from requirements*.in
 
 serve: setup ## serve the prod model over HTTP (params.yaml `serve`; ARGS="--port 9000 --workspace")
 	python -m regpipe.serve serve $(ARGS)
+
+# Experiments, sweeps and the pull-request report (README: "Experiments", "Pull-request report").
+# The columns of `dvc exp show` that matter for an alpha sweep, so the table fits a terminal.
+EXP_COLUMNS := ^(Experiment|train_ridge\.alpha|metrics/train_ridge\.json:cv_rmse_mean|models\.ridge\.rmse|champion)$$
+ALPHAS ?= 0.01,0.1,1,10,100
+BASE ?= main
+
+exp-show: setup ## dvc exp show with only the sweep's params and metrics as columns
+	dvc exp show --no-pager --drop '.*' --keep '$(EXP_COLUMNS)'
+
+sweep: setup ## queue train_ridge.alpha=ALPHAS, run 2 at a time, print the leaderboard + plot
+	dvc exp run --queue -S 'train_ridge.alpha=$(ALPHAS)'
+	dvc queue start -j 2
+	regpipe-sweep --wait
+
+report: setup ## the pull-request report against BASE (default main) into report.md
+	regpipe-report --base $(BASE) --out report.md $(if $(PLOTS_URL),--plots-url '$(PLOTS_URL)')

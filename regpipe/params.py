@@ -257,6 +257,15 @@ class Serve(Section):
     log_backups: Annotated[int, Field(ge=1, le=1000)]
 
 
+class Report(Section):
+    """The pull-request check (regpipe-report); no DVC stage reads it."""
+
+    max_rmse_regression: Annotated[float, Field(ge=0, lt=1)] = Field(
+        description="largest allowed rise of the champion's test RMSE over the base branch's, "
+        "as a fraction (0.01: 1%)"
+    )
+
+
 SECTIONS: dict[str, type[Section]] = {
     "generate": Generate,
     "prepare": Prepare,
@@ -266,6 +275,7 @@ SECTIONS: dict[str, type[Section]] = {
     "evaluate": Evaluate,
     "drift": Drift,
     "serve": Serve,
+    "report": Report,
 }
 
 S = TypeVar("S", bound=Section)

@@ -1,0 +1,215 @@
+"""regpipe-sweep: the leaderboard of an alpha sweep, read from `dvc exp show --json`.
+
+A sweep is the set of experiments DVC ran from one baseline commit (``dvc exp run --queue -S
+'train_ridge.alpha=0.1,1,10'`` then ``dvc queue start``). This command ranks the finished ones
+by cross-validated RMSE (the honest selection score; the test RMSE is shown beside it, never
+used to choose), names the failed ones with the error from their queue log, and writes the
+leaderboard as DVC plot data plus a ``dvc.yaml`` holding its plot definition, so that
+``dvc plots show`` draws CV and test RMSE against alpha.
+"""
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from regpipe.errors import UserError, run
+from regpipe.io import atomic_path, write_table
+from regpipe.tools import run_tool
+
+UNFINISHED = {"queued", "running"}
+SWEEP_FILE = "sweep.csv"
+SWEEPABLE = ("train_ridge.alpha", "train_lasso.alpha")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One experiment of the sweep: its swept value and the metrics of the swept model."""
+
+    name: str
+    alpha: float
+    cv_rmse_mean: float
+    test_rmse: float
+    test_r2: float
+    champion: str
+    gate_passed: bool
+
+
+TRIAL_COLUMNS = list(Trial.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    baseline: str
+    finished: list[Trial]
+    failed: dict[str, str]  # experiment name -> why it failed
+    unfinished: list[str]
+
+
+def _log_error(executor: dict | None) -> str:
+    """Our stage's message from a queued experiment's log (``error:`` and its indented lines)."""
+    log = ((executor or {}).get("local") or {}).get("log")
+    if not log or not Path(log).is_file():
+        return "failed (no log kept; rerun it with `dvc exp run` to see why)"
+    lines = Path(log).read_text(errors="replace").splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("error:")]
+    if not starts:
+        return next((line for line in reversed(lines) if line.startswith("ERROR:")), "failed")
+    message = [lines[starts[-1]].removeprefix("error:").strip()]
+    message += [line.strip() for line in lines[starts[-1] + 1 :] if line.startswith("  ")]
+    return " ".join(message)
+
+
+def parse_experiments(shown: list[dict], param: str) -> Sweep:
+    """The sweep of ``param`` among the experiments of the first baseline commit listed.
+
+    ``shown`` is the parsed output of ``dvc exp show --json``: a list of baselines (the
+    workspace first), each with ``experiments``, each holding ``revs`` with params and metrics.
+    """
+    if param not in SWEEPABLE:
+        raise UserError(f"cannot summarise a sweep of {param!r}; choose one of {SWEEPABLE}")
+    section, key = param.split(".")
+    model = section.removeprefix("train_")
+    baselines = [entry for entry in shown if entry["rev"] != "workspace"]
+    if not baselines:
+        raise UserError("`dvc exp show` lists no commit: commit the pipeline first")
+    baseline = baselines[0]
+    finished, failed, unfinished = [], {}, []
+    for experiment in baseline.get("experiments") or []:
+        executor = experiment.get("executor")
+        state = (executor or {}).get("state", "success")
+        for exp_rev in experiment["revs"]:
+            name = exp_rev.get("name") or exp_rev["rev"][:7]
+            if state in UNFINISHED:
+                unfinished.append(name)
+                continue
+            data = exp_rev.get("data") or {}
+            metrics = data.get("metrics") or {}
+            if state == "failed" or exp_rev.get("error") or "metrics/evaluate.json" not in metrics:
+                failed[name] = _log_error(executor)
+                continue
+            params = data["params"]["params.yaml"]["data"]
+            evaluation = metrics["metrics/evaluate.json"]["data"]
+            training = metrics[f"metrics/{section}.json"]["data"]
+            alpha = params[section][key]
+            if alpha is None:  # the baseline's CV search: report the alpha it chose
+                alpha = training["alpha"]
+            finished.append(
+                Trial(
+                    name=name,
+                    alpha=float(alpha),
+                    cv_rmse_mean=training["cv_rmse_mean"],
+                    test_rmse=evaluation["models"][model]["rmse"],
+                    test_r2=evaluation["models"][model]["r2"],
+                    champion=evaluation["champion"],
+                    gate_passed=evaluation["gate"]["passed"],
+                )
+            )
+    finished.sort(key=lambda trial: (trial.cv_rmse_mean, trial.alpha))
+    return Sweep(baseline["rev"], finished, failed, unfinished)
+
+
+def exp_show(repo: Path, rev: str | None = None) -> list[dict]:
+    """The parsed ``dvc exp show --json`` of ``repo``: the experiments of ``rev`` (or HEAD)."""
+    args = ["dvc", "exp", "show", "--json", "--no-pager", *(["--rev", rev] if rev else [])]
+    return json.loads(run_tool(*args, cwd=repo))
+
+
+def leaderboard(sweep: Sweep, param: str) -> str:
+    """A plain-text table, best CV RMSE first, then the failed and unfinished experiments."""
+    header = f"{'rank':>4}  {'experiment':<20} {param:>18} {'CV RMSE':>9} {'test RMSE':>9} "
+    header += f"{'test R2':>8}  champion  gate"
+    rows = [header]
+    for rank, trial in enumerate(sweep.finished, start=1):
+        rows.append(
+            f"{rank:>4}  {trial.name:<20} {trial.alpha:>18.6g} {trial.cv_rmse_mean:>9.4f} "
+            f"{trial.test_rmse:>9.4f} {trial.test_r2:>8.4f}  {trial.champion:<8}  "
+            f"{'passed' if trial.gate_passed else 'FAILED'}"
+        )
+    rows += [f"failed: {name}: {why}" for name, why in sorted(sweep.failed.items())]
+    if sweep.unfinished:
+        rows.append(f"still queued or running: {', '.join(sorted(sweep.unfinished))}")
+    return "\n".join(rows)
+
+
+def plot_definition(param: str) -> dict:
+    """A dvc.yaml ``plots:`` entry drawing CV and test RMSE against the swept value."""
+    return {
+        "plots": [
+            {
+                f"{param.replace('.', '_')}_sweep": {
+                    "template": "linear",
+                    "x": "alpha",
+                    "y": {SWEEP_FILE: ["cv_rmse_mean", "test_rmse"]},
+                    "x_label": param,
+                    "y_label": "RMSE",
+                    "title": f"RMSE against {param}",
+                }
+            }
+        ]
+    }
+
+
+def write_plot(sweep: Sweep, param: str, out_dir: Path) -> None:
+    """``out_dir``/sweep.csv (rows sorted by alpha) and ``out_dir``/dvc.yaml (its plot)."""
+    rows = pd.DataFrame([asdict(trial) for trial in sweep.finished], columns=TRIAL_COLUMNS)
+    write_table(rows.sort_values("alpha"), out_dir / SWEEP_FILE)
+    with atomic_path(out_dir / "dvc.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(plot_definition(param), sort_keys=False))
+
+
+def wait_for_queue(repo: Path, poll_seconds: float, rev: str | None = None) -> list[dict]:
+    """Poll ``dvc exp show --json`` until no experiment of the queue is queued or running."""
+    while True:
+        shown = exp_show(repo, rev)
+        states = [
+            (experiment.get("executor") or {}).get("state")
+            for entry in shown
+            for experiment in entry.get("experiments") or []
+        ]
+        if not UNFINISHED & set(states):
+            return shown
+        time.sleep(poll_seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--param", default=SWEEPABLE[0], choices=SWEEPABLE, help="the swept key")
+    parser.add_argument("--rev", help="the sweep's baseline commit (default: HEAD)")
+    parser.add_argument("--out-dir", type=Path, default=Path("sweep"), help="plot data + dvc.yaml")
+    parser.add_argument("--wait", action="store_true", help="wait for the queue to finish first")
+    parser.add_argument("--poll-seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    repo = Path.cwd()
+    if args.wait:
+        shown = wait_for_queue(repo, args.poll_seconds, args.rev)
+    else:
+        shown = exp_show(repo, args.rev)
+    sweep = parse_experiments(shown, args.param)
+    if not sweep.finished and not sweep.unfinished:
+        problem = "every experiment failed" if sweep.failed else "no experiments"
+        raise UserError(
+            f"{problem} below {sweep.baseline[:7]}; queue a sweep with "
+            f"dvc exp run --queue -S '{args.param}=0.1,1,10' && dvc queue start -j 2"
+            + (f"\n{leaderboard(sweep, args.param)}" if sweep.failed else "")
+        )
+    print(leaderboard(sweep, args.param))
+    write_plot(sweep, args.param, args.out_dir)
+    print(f"plot data: {args.out_dir / SWEEP_FILE}; draw it with `dvc plots show {args.out_dir}`")
+    if sweep.failed:
+        sys.exit(1)
+
+
+def main_cli() -> None:
+    """The ``regpipe-sweep`` console entry point."""
+    run(main)
+
+
+if __name__ == "__main__":
+    main_cli()
