@@ -1,0 +1,166 @@
+"""Property-based tests: random params and random small frames never produce a traceback, only
+a UserError (with a message) or a valid result."""
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from regpipe.contract import check_contract
+from regpipe.errors import UserError
+from regpipe.models import candidate_alphas
+from regpipe.params import SECTIONS, load_params, parse_section
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+# What a YAML file can hold: scalars of every kind (NaN and infinities included), lists, maps.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([float("nan"), float("inf"), -float("inf"), 1e308, 400.0, -1, 0, 2**40]),
+    st.text(max_size=8),
+)
+yaml_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def key_paths(node: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path of a nested mapping, so mutations hit keys the schema knows."""
+    if not isinstance(node, dict):
+        return [prefix]
+    paths = [prefix] if prefix else []
+    for key, value in node.items():
+        paths += key_paths(value, (*prefix, key))
+    return paths
+
+
+@st.composite
+def mutated_sections(draw: st.DrawFn) -> tuple[str, object]:
+    """A section of the committed params.yaml with a few keys replaced, dropped or added."""
+    name = draw(st.sampled_from(sorted(SECTIONS)))
+    section = yaml.safe_load(yaml.safe_dump(DEFAULTS[name]))
+    for _ in range(draw(st.integers(1, 3))):
+        path = draw(st.sampled_from(key_paths(section) or [()]))
+        if not path:
+            return name, draw(yaml_values)
+        parent = section
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if not isinstance(parent, dict):
+            continue
+        action = draw(st.sampled_from(["replace", "drop", "add"]))
+        if action == "replace":
+            parent[path[-1]] = draw(scalars | yaml_values)
+        elif action == "drop":
+            parent.pop(path[-1], None)
+        else:
+            parent[draw(st.text(min_size=1, max_size=8))] = draw(yaml_values)
+    return name, section
+
+
+def check_valid(name: str, params: object) -> None:
+    """What a stage relies on once its section validated."""
+    assert isinstance(params, SECTIONS[name])
+    if name in ("train_ridge", "train_lasso"):
+        alphas = candidate_alphas(params.alpha, params.alpha_grid.model_dump())
+        assert np.all(np.isfinite(alphas)) and np.all(alphas > 0)
+    if name == "prepare":
+        assert 0 < params.test_size < 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated_sections())
+def test_mutated_params_give_a_user_error_or_a_valid_section(case: tuple[str, object]) -> None:
+    name, raw = case
+    try:
+        params = parse_section(name, raw, SECTIONS[name])
+    except UserError as error:
+        assert f"{name}." in str(error) or "invalid params" in str(error)
+    else:
+        check_valid(name, params)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(SECTIONS)), yaml_values)
+def test_any_yaml_value_as_a_section_gives_a_user_error_or_a_valid_section(
+    name: str, raw: object
+) -> None:
+    try:
+        params = parse_section(name, raw, SECTIONS[name])
+    except UserError:
+        return
+    check_valid(name, params)
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_any_params_file_gives_a_user_error_or_a_valid_section(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    for name in SECTIONS:
+        with contextlib.suppress(UserError):
+            check_valid(name, load_params(name, path))
+
+
+# The data contract ------------------------------------------------------------------------
+
+FEATURES = ["a", "b"]
+TARGET = "y"
+cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    st.sampled_from(["1.5", "nan", "inf", "-inf", "1e400", "", " 2"]),
+)
+
+
+@st.composite
+def small_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Up to 6 rows; each expected column present or not, plus an unexpected one at times;
+    a column is all floats (as a CSV reader would give) or mixed cells."""
+    n_rows = draw(st.integers(0, 6))
+    columns = draw(st.lists(st.sampled_from([*FEATURES, TARGET, "extra"]), unique=True, max_size=4))
+    data = {}
+    for column in columns:
+        all_floats = draw(st.booleans())
+        element = st.floats(allow_nan=True, allow_infinity=True) if all_floats else cells
+        data[column] = draw(st.lists(element, min_size=n_rows, max_size=n_rows))
+    return pd.DataFrame(data, index=range(n_rows))
+
+
+@settings(max_examples=300, deadline=None)
+@given(small_frames())
+def test_contract_gives_a_contract_error_or_a_clean_frame(frame: pd.DataFrame) -> None:
+    try:
+        clean = check_contract(frame, features=FEATURES, target=TARGET, source="random.csv")
+    except UserError as error:  # ContractError is a UserError
+        assert str(error).startswith("random.csv: data contract violated")
+        return
+    assert list(clean.columns) == [*FEATURES, TARGET]
+    assert len(clean) == len(frame)
+    assert all(dtype == np.float64 for dtype in clean.dtypes)
+    assert np.isfinite(clean.to_numpy()).all()
+
+
+@pytest.mark.parametrize("name", sorted(SECTIONS))
+def test_committed_sections_pass_the_property_checks(name: str) -> None:
+    check_valid(name, load_params(name, ROOT / "params.yaml"))
