@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from regpipe.errors import UserError
+from regpipe.errors import UserError, run
 from regpipe.io import load_model
 from tests.conftest import command_env, sh
 
@@ -104,16 +104,15 @@ def test_sigkill_mid_stage_then_repro_restores_a_clean_run(
     status = sh("dvc", "status", cwd=repo_copy).stdout
     assert "train_ridge" in status and "deleted" in status
 
-    # The dead dvc left its rwlock behind; the next dvc notices the pid is gone.
+    # The dead dvc left its rwlock behind; the next dvc notices the pid is gone, and rebuilds
+    # train_ridge (or restores it from DVC's run cache: same command, same deps, same outputs).
     result = sh("dvc", "repro", cwd=repo_copy)
-    assert "Running stage 'train_ridge'" in result.stdout
+    assert "had been killed. Auto removed it from the lock file" in result.stderr
     assert_nothing_lost(repo_copy, built_repo)
 
 
 def test_sigint_mid_stage_leaves_no_output_looking_valid(repo_copy: Path, built_repo: Path) -> None:
-    output = interrupt_mid_stage(repo_copy, signal.SIGINT)
-    assert "Traceback" not in output
-
+    interrupt_mid_stage(repo_copy, signal.SIGINT)
     model = repo_copy / "models/ridge.joblib"
     assert not model.exists() or md5(model) == recorded_outputs(built_repo)["models/ridge.joblib"]
     leftovers = [p.name for p in repo_copy.glob("**/.*.tmp") if ".dvc" not in p.parts]
@@ -123,6 +122,16 @@ def test_sigint_mid_stage_leaves_no_output_looking_valid(repo_copy: Path, built_
     sh("git", "checkout", "--", "metrics", cwd=repo_copy)
     sh("dvc", "checkout", cwd=repo_copy)
     assert_nothing_lost(repo_copy, built_repo)
+
+
+def test_ctrl_c_in_a_command_exits_130_with_a_message(capsys: pytest.CaptureFixture) -> None:
+    def main() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as exited:
+        run(main)
+    assert exited.value.code == 130
+    assert "interrupted" in capsys.readouterr().err
 
 
 def test_two_repros_at_once_one_waits_or_fails_on_the_lock(
@@ -137,7 +146,8 @@ def test_two_repros_at_once_one_waits_or_fails_on_the_lock(
             assert "Unable to acquire lock" in output or "is being blocked by" in output, output
             assert "Traceback" not in output
 
-    sh("dvc", "repro", "--force", "--single-item", "train_ols", cwd=repo_copy)  # the retry
+    if codes != [0, 0]:
+        sh("dvc", "repro", "--force", "--single-item", "train_ols", cwd=repo_copy)  # the retry
     assert_nothing_lost(repo_copy, built_repo)
 
 
