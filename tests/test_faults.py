@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from regpipe.errors import UserError, run
-from regpipe.io import load_model
+from regpipe.io import atomic_path, load_model
 from tests.conftest import command_env, sh
 
 RIDGE_TRAINING = ("stages/train.py", "train_ridge")
@@ -122,6 +122,16 @@ def test_sigint_mid_stage_leaves_no_output_looking_valid(repo_copy: Path, built_
     sh("git", "checkout", "--", "metrics", cwd=repo_copy)
     sh("dvc", "checkout", cwd=repo_copy)
     assert_nothing_lost(repo_copy, built_repo)
+
+
+def test_ctrl_c_during_a_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    path = tmp_path / "ridge.joblib"
+    path.write_bytes(b"previous")
+    with pytest.raises(KeyboardInterrupt), atomic_path(path) as tmp:
+        tmp.write_bytes(b"half of a ")
+        raise KeyboardInterrupt
+    assert path.read_bytes() == b"previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["ridge.joblib"]
 
 
 def test_ctrl_c_in_a_command_exits_130_with_a_message(capsys: pytest.CaptureFixture) -> None:
