@@ -68,7 +68,7 @@ class AlphaGrid(Section):
 
     log10_start: Log10Alpha
     log10_stop: Log10Alpha
-    num: PositiveInt
+    num: Annotated[int, Field(ge=1, le=10_000)]  # each alpha costs a full K-fold search
 
     @model_validator(mode="after")
     def _ordered(self) -> "AlphaGrid":
