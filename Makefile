@@ -6,7 +6,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock bench-search serve exp-show sweep report
+.PHONY: help setup repro test lint lock bench-search serve exp-show sweep report cache-verify
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -58,3 +58,12 @@ sweep: setup ## queue train_ridge.alpha=ALPHAS, run 2 at a time, print the leade
 
 report: setup ## the pull-request report against BASE (default main) into report.md
 	regpipe-report --base $(BASE) --out report.md $(if $(PLOTS_URL),--plots-url '$(PLOTS_URL)')
+
+# DVC trusts a write-protected cache object without re-hashing it, so bit rot or an edit in place
+# goes unnoticed by `dvc status`; this re-hashes every object and names those whose MD5 differs
+# from their file name (README, "Recovering from failures", says how to repair them).
+cache-verify: ## re-hash every object in .dvc/cache and list the damaged ones
+	@cd .dvc/cache/files/md5 && find . -type f -exec md5sum {} + | awk '\
+		{ name = substr($$2, 3); sub(/\.dir$$/, "", name); gsub("/", "", name) } \
+		name != $$1 { print "damaged: .dvc/cache/files/md5/" substr($$2, 3); bad = 1 } \
+		END { if (bad) print "remove them, then `dvc fetch` (or `dvc repro`)"; exit bad }'

@@ -186,7 +186,8 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
         spec, raw = contract["columns"][name], frame[name]
         if spec["type"] == "numeric" and _is_text(raw):
             text = normalise_numeric_text(raw)
-            values = pd.to_numeric(text, errors="coerce")
+            # float64 always: to_numeric may give a nullable Int64 that clipping cannot fill
+            values = pd.to_numeric(text, errors="coerce").astype(float)
             bad = values.isna() & text.notna()
             found.append(_table(name, "types", raw[bad]))
             normalised[name] = _changed(raw, text)

@@ -15,3 +15,7 @@ def run(main: Callable[[], None]) -> None:
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        # Ctrl-C: outputs are written atomically, so nothing half-written is left behind.
+        print("interrupted: no output was half-written", file=sys.stderr)
+        sys.exit(130)

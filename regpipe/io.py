@@ -146,27 +146,50 @@ def save_model(model: object, path: str | Path) -> None:
 
 
 def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
+    return file_digest(path, "sha256")
+
+
+def file_digest(path: str | Path, algorithm: str) -> str:
+    """The hex digest of a file's bytes with ``algorithm`` (a hashlib name: sha256, md5)."""
     with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, algorithm).hexdigest()
 
 
-def load_model(path: str | Path, sha256: str | None = None) -> object:
-    """Unpickle a model file, after checking its SHA-256 when one is given.
+def locked_md5(path: str | Path, lock_file: str | Path = "dvc.lock") -> str:
+    """The MD5 that DVC recorded in ``lock_file`` for the stage output ``path``.
+
+    DVC rewrites dvc.lock as each stage finishes, so during ``dvc repro`` this is the hash of
+    the file the upstream stage just wrote; anything else in its place is a swapped file.
+    """
+    import yaml
+
+    try:
+        stages = yaml.safe_load(Path(lock_file).read_text())["stages"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as error:
+        raise UserError(f"{lock_file}: cannot read the recorded output hashes: {error}") from None
+    for stage in stages.values():
+        for out in stage.get("outs", []):
+            if Path(out["path"]) == Path(path) and "md5" in out:
+                return out["md5"]
+    raise UserError(f"{path}: no hash recorded in {lock_file}; build it with `dvc repro`")
+
+
+def load_model(path: str | Path, sha256: str | None = None, *, md5: str | None = None) -> object:
+    """Unpickle a model file, after checking its SHA-256 (or DVC's MD5) when one is given.
 
     Unpickling runs code, so a model from anywhere but this workspace's own pipeline run must
-    come with the hash recorded in git (its model card) and is refused before loading if the
-    file differs.
+    come with the hash recorded in git (its model card, or dvc.lock) and is refused before
+    loading if the file differs.
     """
     import joblib
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: model file not found (run `dvc repro` or `dvc checkout`)")
-    if sha256 is not None and (actual := sha256_file(path)) != sha256:
-        raise UserError(
-            f"{path}: refusing to load: sha256 {actual} differs from the recorded {sha256}"
-        )
+    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+        if expected is not None and (actual := file_digest(path, algorithm)) != expected:
+            raise UserError(
+                f"{path}: refusing to load: {algorithm} {actual} differs from the recorded "
+                f"{expected}"
+            )
     return joblib.load(path)

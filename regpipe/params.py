@@ -17,12 +17,15 @@ PARAMS_FILE = Path("params.yaml")
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+# 10**-10 .. 10**10: wider than any useful penalty, narrow enough that 10**x stays a positive float
+Log10Alpha = Annotated[float, Field(ge=-10, le=10)]
 
 
 class Section(BaseModel):
-    """A params.yaml section: unknown keys are errors, values are immutable once read."""
+    """A params.yaml section: unknown keys are errors, values are immutable once read, and a float
+    is never NaN or infinite (`.nan` and `.inf` are valid YAML)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -131,9 +134,9 @@ class CrossValidation(Section):
 class AlphaGrid(Section):
     """``num`` alphas spaced evenly on a log scale from 10**log10_start to 10**log10_stop."""
 
-    log10_start: float
-    log10_stop: float
-    num: PositiveInt
+    log10_start: Log10Alpha
+    log10_stop: Log10Alpha
+    num: Annotated[int, Field(ge=1, le=10_000)]  # each alpha costs a full K-fold search
 
     @model_validator(mode="after")
     def _ordered(self) -> "AlphaGrid":
@@ -284,7 +287,7 @@ S = TypeVar("S", bound=Section)
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
     """The raw params mapping; refuses a file that is missing, not YAML, or has unknown sections."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_bytes())  # bytes: a bad encoding is a YAMLError too
     except FileNotFoundError:
         raise UserError(f"{path}: file not found (run from the repository root)") from None
     except yaml.YAMLError as error:

@@ -20,6 +20,7 @@ from regpipe.evaluation import (
 from regpipe.io import (
     atomic_path,
     load_model,
+    locked_md5,
     read_json,
     read_table,
     sha256_file,
@@ -48,7 +49,9 @@ def main() -> None:
     train, test = read_table(args.train), read_table(args.test)
     X_train, y_train = train.drop(columns=target), train[target]
     X_test, y_test = test.drop(columns=target), test[target]
-    models = {name: load_model(args.models_dir / f"{name}.joblib") for name in MODEL_NAMES}
+    # A model file is unpickled only if it is the one DVC recorded for its train stage.
+    paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
+    models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
     predictions = predict_all(models, X_test, train_target_mean=float(train[target].mean()))
     report = evaluate(predictions, y_test, list(MODEL_NAMES))

@@ -90,7 +90,9 @@ def test_push_then_pull_into_a_fresh_clone_restores_every_output(
     assert f"Missing cache files:\nmd5: {lost_md5}" in result.stderr
     assert "Checkout failed for following targets:\ndata/prepared/test.parquet" in result.stderr
     assert not (partial / "data/prepared/test.parquet").exists()
-    others = {path: digest for path, digest in expected.items() if path != "data/prepared/test.parquet"}
+    others = {
+        path: digest for path, digest in expected.items() if path != "data/prepared/test.parquet"
+    }
     assert hashes(partial, list(others)) == others
     assert sh("git", "status", "--porcelain", cwd=partial).stdout == ""
 

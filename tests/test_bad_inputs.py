@@ -1,0 +1,290 @@
+"""Every bad input the project handles, in one table: each is refused with a UserError whose
+message names what is wrong and where. tests/README.md shows the same table with the messages;
+a test keeps the two in step."""
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from regpipe.contract import FIXABLE, enforce_contract, infer_contract
+from regpipe.current import make_current_batch
+from regpipe.data import load_csv_source, load_diabetes_frame, split_train_test
+from regpipe.errors import UserError
+from regpipe.io import atomic_path, load_model, locked_md5, read_json, read_table, save_model
+from regpipe.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+# The contract the bad data files are checked against: two numeric features and the target,
+# inferred from a good frame (ranges widened by 10%), no missing value allowed.
+CONTRACT = infer_contract(
+    pd.DataFrame({"age": [1.0, 3.0], "bmi": [1.0, 3.0], "target": [1.0, 3.0]}),
+    target="target",
+    max_missing=0.0,
+)
+
+
+def params_with(section: str, key: str, value: object) -> Callable[[Path], object]:
+    """Load ``section`` from a copy of params.yaml whose ``key`` (dotted) is set to ``value``."""
+
+    def trigger(tmp_path: Path) -> object:
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        node = params[section]
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            node = node[parent]
+        if value is DROP:
+            del node[leaf]
+        else:
+            node[leaf] = value
+        path = tmp_path / "params.yaml"
+        path.write_text(yaml.safe_dump(params))
+        return load_params(section, path)
+
+    return trigger
+
+
+DROP = object()
+
+
+def params_file(content: bytes, section: str = "prepare") -> Callable[[Path], object]:
+    def trigger(tmp_path: Path) -> object:
+        path = tmp_path / "params.yaml"
+        path.write_bytes(content)
+        return load_params(section, path)
+
+    return trigger
+
+
+def data_file(name: str, content: bytes | None) -> Callable[[Path], object]:
+    """``content`` as the user's CSV ``name``, read as generate does and checked as prepare does
+    (every check set to ``fail``)."""
+
+    def trigger(tmp_path: Path) -> object:
+        path = tmp_path / name
+        if content is not None:  # None: the file does not exist
+            path.write_bytes(content)
+        frame = load_csv_source(path, target="target")
+        return enforce_contract(
+            frame,
+            CONTRACT,
+            on_violation=dict.fromkeys(FIXABLE, "fail"),
+            min_rows=1,
+            source=str(path),
+        )
+
+    return trigger
+
+
+def written_model(tmp_path: Path) -> Path:
+    path = tmp_path / "models/ridge.joblib"
+    save_model({"coef": [1.0]}, path)
+    return path
+
+
+def unwritable_output(tmp_path: Path) -> None:
+    (tmp_path / "models").write_text("a file where the folder should be")
+    with atomic_path(tmp_path / "models/ridge.joblib") as tmp:
+        tmp.write_bytes(b"")
+
+
+def broken_json(tmp_path: Path) -> dict:
+    path = tmp_path / "stats.json"
+    path.write_text("{")
+    return read_json(path)
+
+
+def lock_without_the_model(tmp_path: Path) -> str:
+    lock = tmp_path / "dvc.lock"
+    lock.write_text((ROOT / "dvc.lock").read_text())
+    return locked_md5(tmp_path / "models/svm.joblib", lock)
+
+
+# (kind, bad input, trigger, a fragment of the message that names what and where)
+# fmt: off
+CASES: list[tuple[str, str, Callable[[Path], object], str]] = [
+    ("params", "`prepare.test_size: 1.5`", params_with("prepare", "test_size", 1.5),
+     "prepare.test_size: Input should be less than 1 (got 1.5)"),
+    ("params", "`prepare.test_size: big`", params_with("prepare", "test_size", "big"),
+     "prepare.test_size: Input should be a valid number"),
+    ("params", "`prepare.test_size: .nan`", params_with("prepare", "test_size", float("nan")),
+     "prepare.test_size: Input should be a finite number"),
+    ("params", "`prepare.min_rows: 2`", params_with("prepare", "min_rows", 2),
+     "prepare.min_rows: Input should be greater than or equal to 3"),
+    ("params", "`prepare.on_violation.types: drop` (not a policy)",
+     params_with("prepare", "on_violation.types", "drop"),
+     "prepare.on_violation.types: Input should be 'fail' or 'fix'"),
+    ("params", "`prepare.random_state: -1`", params_with("prepare", "random_state", -1),
+     "prepare.random_state: Input should be greater than or equal to 0"),
+    ("params", "`train_ridge.alpha: -1`", params_with("train_ridge", "alpha", -1),
+     "train_ridge.alpha: Input should be greater than 0"),
+    ("params", "`train_ridge.alpha: .inf`", params_with("train_ridge", "alpha", float("inf")),
+     "train_ridge.alpha: Input should be a finite number"),
+    ("params", "`train_ridge.alpha_grid.num: 0`", params_with("train_ridge", "alpha_grid.num", 0),
+     "train_ridge.alpha_grid.num: Input should be greater than or equal to 1"),
+    ("params", "`train_ridge.alpha_grid.log10_stop: -5` (below the start)",
+     params_with("train_ridge", "alpha_grid.log10_stop", -5),
+     "log10_stop must be >= log10_start"),
+    ("params", "`train_lasso.alpha_grid.log10_stop: 400` (10**400 is no float)",
+     params_with("train_lasso", "alpha_grid.log10_stop", 400),
+     "train_lasso.alpha_grid.log10_stop: Input should be less than or equal to 10"),
+    ("params", "`train_ridge.alpha_grid.num: 1000000`",
+     params_with("train_ridge", "alpha_grid.num", 10**6),
+     "train_ridge.alpha_grid.num: Input should be less than or equal to 10000"),
+    ("params", "`train_ridge.alpha_grid.log10_start: .nan`",
+     params_with("train_ridge", "alpha_grid.log10_start", float("nan")),
+     "train_ridge.alpha_grid.log10_start: Input should be a finite number"),
+    ("params", "`train_ridge.cv.n_splits: 1`", params_with("train_ridge", "cv.n_splits", 1),
+     "train_ridge.cv.n_splits: Input should be greater than or equal to 2"),
+    ("params", "`train_lasso.max_iter: 0`", params_with("train_lasso", "max_iter", 0),
+     "train_lasso.max_iter: Input should be greater than or equal to 1"),
+    ("params", "misspelt key `train_ridge.alpah`", params_with("train_ridge", "alpah", 1.0),
+     "train_ridge.alpah: Extra inputs are not permitted"),
+    ("params", "missing key `train_lasso.max_iter`", params_with("train_lasso", "max_iter", DROP),
+     "train_lasso.max_iter: Field required"),
+    ("params", "`generate.current.n_samples: -3`",
+     params_with("generate", "current.n_samples", -3),
+     "generate.current.n_samples: Input should be greater than or equal to 1"),
+    ("params", "`evaluate.gate.min_improvement: 1`",
+     params_with("evaluate", "gate.min_improvement", 1),
+     "evaluate.gate.min_improvement: Input should be less than 1"),
+    ("params", "`drift.p_value: 1.0`", params_with("drift", "p_value", 1.0),
+     "drift.p_value: Input should be less than 1"),
+    ("params", "`drift.drift_share: 0`", params_with("drift", "drift_share", 0),
+     "drift.drift_share: Input should be greater than 0"),
+    ("params", "unknown section `train_elasticnet:` in params.yaml",
+     params_file(b"train_elasticnet: {alpha: 1}\n"),
+     "unknown section(s) ['train_elasticnet']; valid sections:"),
+    ("params", "a stage asks for section `train_svm`",
+     lambda tmp_path: load_params("train_svm", ROOT / "params.yaml"),
+     "unknown params section 'train_svm'; valid sections:"),
+    ("params", "section missing from params.yaml", params_file(b"drift: {}\n"),
+     "section 'prepare' is missing"),
+    ("params", "params.yaml not found",
+     lambda tmp_path: load_params("prepare", tmp_path / "params.yaml"),
+     "params.yaml: file not found (run from the repository root)"),
+    ("params", "params.yaml not YAML", params_file(b"prepare: [unclosed\n"),
+     "params.yaml: not valid YAML"),
+    ("params", "params.yaml not UTF-8", params_file(b"prepare: \x80\n"),
+     "params.yaml: not valid YAML"),
+    ("params", "params.yaml a list, not a mapping", params_file(b"- prepare\n"),
+     "params.yaml: expected a mapping of sections, got list"),
+    ("params", "`generate.current.shift_sd: {zz: 1}` (no such column)",
+     lambda tmp_path: make_current_batch(
+         load_diabetes_frame(), n_samples=5, shift_sd={"zz": 1.0}, random_state=0
+     ),
+     "generate.current.shift_sd: unknown column(s) ['zz']; valid:"),
+    ("params", "`prepare.test_size` leaving an empty part",
+     lambda tmp_path: split_train_test(
+         pd.DataFrame({"a": [1.0, 2.0, 3.0]}), test_size=0.1, random_state=0
+     ),
+     "prepare.test_size=0.1 leaves an empty part with 3 rows"),
+    ("data file", "a feature column missing",
+     data_file("raw.csv", b"age,target\n1,2\n"),
+     "columns: column 'bmi': 1 at row(s) - (e.g. 'column not in the data')"),
+    ("data file", "text in a numeric column",
+     data_file("raw.csv", b"age,bmi,target\n1,x,2\n1,2,3\n"),
+     "types: column 'bmi': 1 at row(s) 0 (e.g. 'x')"),
+    ("data file", "missing target",
+     data_file("raw.csv", b"age,bmi,target\n1,2,\n1,2,3\n"),
+     "target: column 'target': 1 at row(s) 0 (e.g. nan)"),
+    ("data file", "target all missing",
+     data_file("raw.csv", b"age,bmi,target\n1,2,\n3,2,\n"),
+     "target: column 'target': 2 at row(s) 0, 1"),
+    ("data file", "missing feature value",
+     data_file("raw.csv", b"age,bmi,target\n1,2,3\n,2,3\n"),
+     "missing: column 'age': 1 at row(s) 1 (e.g. nan)"),
+    ("data file", "50% missing in one column",
+     data_file("raw.csv", b"age,bmi,target\n1,2,3\n,2,3\n2,,1\n,1,1\n"),
+     "missing: column 'age': 2 at row(s) 1, 3"),
+    ("data file", "infinite value",
+     data_file("raw.csv", b"age,bmi,target\n1,inf,3\n1,2,3\n"),
+     "finite: column 'bmi': 1 at row(s) 0 (e.g. inf)"),
+    ("data file", "a value out of the contract's range",
+     data_file("raw.csv", b"age,bmi,target\n1,2,3\n1,99,3\n"),
+     "range: column 'bmi': 1 at row(s) 1 (e.g. 99.0)"),
+    ("data file", "a duplicated row",
+     data_file("raw.csv", b"age,bmi,target\n1,2,3\n1,2,3\n"),
+     "duplicates: whole rows: 1 at row(s) 1"),
+    ("data file", "unsupported format (`.txt`)",
+     lambda tmp_path: read_table(tmp_path / "raw.txt"),
+     "raw.txt: unsupported table format '.txt'; use .csv or .parquet"),
+    ("data file", "file not found", data_file("../elsewhere/raw.csv", None),
+     "raw.csv: file not found (generate.csv.path)"),
+    ("data file", "empty file", data_file("raw.csv", b""),
+     "raw.csv: the file is empty; expected a header line and data rows"),
+    ("data file", "header only", data_file("raw.csv", b"age,bmi,target\n"),
+     "raw.csv: header only, no data rows"),
+    ("data file", "no target column", data_file("raw.csv", b"age,bmi\n1,2\n"),
+     "raw.csv: no target column 'target' (prepare.target); columns: ['age', 'bmi']"),
+    ("data file", "duplicated column names", data_file("raw.csv", b"age,age,target\n1,2,3\n"),
+     "raw.csv: duplicated column name(s) at header positions {'age': [0, 1]}"),
+    ("data file", "another delimiter than the comma",
+     data_file("raw.csv", b"age;bmi;target\n1;2;3\n"),
+     "the file looks ';'-separated; expected commas"),
+    ("data file", "not UTF-8", data_file("raw.csv", b"age,bmi,target\n\xff\xfe,1,2\n"),
+     "raw.csv: not UTF-8 text: byte b'\\xff' at line 2; save the file as UTF-8"),
+    ("data file", "ragged CSV rows", data_file("raw.csv", b"age,bmi,target\n1,2,3\n1,2,3,4,5\n"),
+     "raw.csv: cannot parse as CSV: Error tokenizing data"),
+    ("data file", "a JSON file (training statistics) that is not JSON",
+     broken_json,
+     "stats.json: not valid JSON"),
+    ("model file", "model file missing", lambda tmp_path: load_model(tmp_path / "m.joblib"),
+     "m.joblib: model file not found (run `dvc repro` or `dvc checkout`)"),
+    ("model file", "model file swapped (SHA-256 differs from the model card's)",
+     lambda tmp_path: load_model(written_model(tmp_path), sha256="0" * 64),
+     "ridge.joblib: refusing to load: sha256"),
+    ("model file", "model file swapped (MD5 differs from dvc.lock's)",
+     lambda tmp_path: load_model(written_model(tmp_path), md5="0" * 32),
+     "ridge.joblib: refusing to load: md5"),
+    ("model file", "model not recorded in dvc.lock", lock_without_the_model,
+     "svm.joblib: no hash recorded in"),
+    ("output", "output folder not writable (read-only, or a file in its place)",
+     unwritable_output, "models/ridge.joblib: cannot write here: File exists"),
+]
+
+# Command-line arguments: argparse refuses them (status 2, usage and the reason on stderr).
+CLI_CASES = [
+    ("CLI arguments", "unknown model section: `stages/train.py train_svm ...`",
+     ["stages/train.py", "train_svm", "--train", "t.csv", "--out-model", "m", "--out-metrics", "j"],
+     "argument section: invalid choice: 'train_svm' (choose from 'train_ols', 'train_ridge', "
+     "'train_lasso')"),
+    ("CLI arguments", "a required path missing: `stages/drift.py` without `--current`",
+     ["stages/drift.py", "--train", "t.csv", "--stats", "s.json", "--out-metrics", "d.json"],
+     "the following arguments are required: --current"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad_input", "trigger", "expected"), CASES, ids=[case[1] for case in CASES]
+)
+def test_bad_input_is_refused_with_a_message(
+    tmp_path: Path, kind: str, bad_input: str, trigger: Callable, expected: str
+) -> None:
+    with pytest.raises(UserError) as raised:
+        trigger(tmp_path)
+    assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("kind", "bad_input", "argv", "expected"), CLI_CASES, ids=[case[1] for case in CLI_CASES]
+)
+def test_bad_command_line_is_refused_with_usage(
+    kind: str, bad_input: str, argv: list[str], expected: str
+) -> None:
+    result = subprocess.run([sys.executable, *argv], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_tests_readme_lists_every_bad_input() -> None:
+    readme = (ROOT / "tests/README.md").read_text()
+    rows = set(re.findall(r"^\| [^|]+ \| (.+?) \|", readme, flags=re.MULTILINE))
+    assert [case[1] for case in [*CASES, *CLI_CASES] if case[1] not in rows] == []
