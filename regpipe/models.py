@@ -119,13 +119,13 @@ def feature_names(model: Pipeline) -> list[str]:
     return list(model[:-1].get_feature_names_out())
 
 
-def categorical_levels(model: Pipeline) -> dict[str, list[str]]:
+def categorical_levels(model: object) -> dict[str, list[str]]:
     """The raw columns the fitted encoder one-hot encodes, each with the levels it learned.
 
     Empty when the encoder selected no column (then it passes X through unchanged), or for a
-    pipeline without an encoder.
+    model that is not a Pipeline with an encoder.
     """
-    encoder = model.named_steps.get("encoder")
+    encoder = getattr(model, "named_steps", {}).get("encoder")
     if encoder is None:
         return {}
     for name, transformer, columns in encoder.transformers_:

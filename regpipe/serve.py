@@ -42,7 +42,6 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from starlette.concurrency import run_in_threadpool
 from typing_extensions import TypedDict
@@ -205,9 +204,9 @@ def linear_form(model: Any, training_stats: dict) -> tuple[np.ndarray, float] | 
     service's latency goal). It is used only if it reproduces ``model.predict`` on probe rows made
     of the training statistics (min, max, mean, ...); any other model goes through ``predict``.
     """
-    if not isinstance(model, Pipeline) or categorical_levels(model):
+    if categorical_levels(model):
         return None
-    steps = [step for name, step in model.steps if name != "encoder"]
+    steps = [step for name, step in getattr(model, "steps", []) if name != "encoder"]
     if len(steps) != 2 or type(steps[0]) is not StandardScaler:
         return None
     scaler, estimator = steps
@@ -251,7 +250,7 @@ class ServedModel:
         names = getattr(self.model, "feature_names_in_", None)
         if names is None:
             raise UserError(f"model {self.name} {self.version} was fitted without feature names")
-        levels = categorical_levels(self.model) if isinstance(self.model, Pipeline) else {}
+        levels = categorical_levels(self.model)
         validator = RecordValidator(tuple(map(str, names)), frozenset(levels))
         object.__setattr__(self, "levels", levels)
         object.__setattr__(self, "validator", validator)
