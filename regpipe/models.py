@@ -98,7 +98,7 @@ def fit_with_cv(
     """
     search = search_alpha(
         name,
-        make_encoder().fit_transform(X).astype(np.float64),
+        np.asarray(make_encoder().fit_transform(X), dtype=np.float64),  # no copy if float64
         y.to_numpy(dtype=np.float64),
         alphas=alphas,
         cv=cv,
