@@ -9,6 +9,7 @@ memory is the stage process's own (wait4 rusage).
 """
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -20,14 +21,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_stage(args: list[str], cwd: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS in MiB of one stage process."""
+def run_stage(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS in MiB of one command and what it waited for."""
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *args], cwd=cwd)
+    process = subprocess.Popen(args, cwd=cwd, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{args[0]} failed")
+        raise SystemExit(f"{shlex.join(args)} failed")
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
@@ -41,6 +42,7 @@ def bench(n_samples: int) -> dict[str, float]:
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         generate = run_stage(
             [
+                sys.executable,
                 str(ROOT / "stages/generate.py"),
                 "--out-data=raw/data.parquet",
                 "--out-truth=raw/truth.json",
@@ -51,6 +53,7 @@ def bench(n_samples: int) -> dict[str, float]:
         data_mib = (work / "raw/data.parquet").stat().st_size / 2**20
         prepare = run_stage(
             [
+                sys.executable,
                 str(ROOT / "stages/prepare.py"),
                 "--data=raw/data.parquet",
                 "--contract=contract.yaml",

@@ -266,6 +266,7 @@ def violation_message(source: str, summary: pd.DataFrame, failing: list[str]) ->
         rows = ", ".join("-" if pd.isna(r) else str(r) for r in item.rows)
         values = ", ".join(map(repr, item.values[:3]))
         lines.append(f"  {item.check}: {where}: {item.n} at row(s) {rows}{more} (e.g. {values})")
+    lines.append("(rows count from 0 among the data rows: row r is line r + 2 of a CSV file)")
     return "\n".join(lines)
 
 
@@ -331,12 +332,14 @@ def enforce_contract(
     on_violation: dict[str, str],
     min_rows: int,
     source: str,
+    max_listed: int,
 ) -> tuple[pd.DataFrame, dict]:
     """The contract's columns of ``frame``, checked and repaired, and the data quality report.
 
     Every violation is found first; if any check set to ``fail`` (or the always-fatal
     ``columns`` check) has one, a ContractError carries the report and a summary naming each
-    column, check and rows. Otherwise the fixes are applied and counted.
+    column, check and rows. Otherwise the fixes are applied and counted. The report lists the
+    first ``max_listed`` violations one by one and counts all of them per check and column.
     """
     checked = check_frame(frame, contract)
     summary = summarise(checked.violations)
@@ -355,8 +358,13 @@ def enforce_contract(
         },
         "extra_columns_dropped": checked.extra_columns,
         "normalised_cells": checked.normalised,
-        "violations": _report_rows(checked.violations),
         "n_violations": len(checked.violations),
+        "violation_counts": [
+            {"check": item.check, "column": item.column or None, "n": int(item.n)}
+            for item in summary.itertuples()
+        ],
+        "violations": _report_rows(checked.violations.head(max_listed)),
+        "violations_not_listed": max(len(checked.violations) - max_listed, 0),
     }
     if failing:
         raise ContractError(violation_message(source, summary, failing), report=report)
@@ -373,12 +381,7 @@ def enforce_contract(
 
 
 def _report_rows(violations: pd.DataFrame) -> list[dict]:
-    """The violations table for the JSON report: the first MAX_ROWS_SHOWN per (check, column)."""
-    shown = (
-        violations.fillna({"column": ""})
-        .groupby(["check", "column"], sort=False)
-        .head(MAX_ROWS_SHOWN)
-    )
+    """The violations table for the JSON report, one entry per failing cell or row."""
     return [
         {
             "column": item.column or None,
@@ -386,7 +389,7 @@ def _report_rows(violations: pd.DataFrame) -> list[dict]:
             "value": _json_value(item.value),
             "row": None if pd.isna(item.row) else int(item.row),
         }
-        for item in shown.itertuples()
+        for item in violations.fillna({"column": ""}).itertuples()
     ]
 
 

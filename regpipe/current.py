@@ -22,6 +22,15 @@ def _check_columns(frame: pd.DataFrame, key: str, columns: object) -> None:
         raise UserError(f"{PARAM}.{key}: unknown column(s) {unknown}; valid: {list(frame.columns)}")
 
 
+def _numbers(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
+    """``column`` as floats, with text and ±inf as missing: the raw data is not checked yet
+    (prepare does that), and one bad cell must not turn the scenario's mean and std into NaN."""
+    values = pd.to_numeric(frame[column], errors="coerce").replace([np.inf, -np.inf], np.nan)
+    if values.notna().sum() < 2:
+        raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
+    return values
+
+
 def _matching_level(levels: pd.Index, name: str, column: str) -> object:
     """The level of ``column`` that the params key ``name`` denotes (numbers compared loosely)."""
     for level in levels:
@@ -118,15 +127,18 @@ def make_current_batch(
     rows = rng.choice(len(frame), size=n_samples, replace=True, p=weights)
     batch = frame.iloc[rows].reset_index(drop=True)
     for column, k in shift_sd.items():
-        batch[column] = batch[column] + k * frame[column].std()
+        values = _numbers(frame, "shift_sd", column)
+        batch[column] = _numbers(batch, "shift_sd", column) + k * values.std()
     for column, factor in scale.items():
-        mean = frame[column].mean()
-        batch[column] = (batch[column] - mean) * factor + mean
+        mean = _numbers(frame, "scale", column).mean()
+        batch[column] = (_numbers(batch, "scale", column) - mean) * factor + mean
     if relabel:
         target = relabel["target"]
+        y_std = _numbers(frame, "relabel.target", target).std()
         for column, k in relabel["slope_sd"].items():
-            z = (batch[column] - frame[column].mean()) / frame[column].std()
-            batch[target] = batch[target] + k * frame[target].std() * z
+            values = _numbers(frame, "relabel.slope_sd", column)
+            z = (_numbers(batch, "relabel.slope_sd", column) - values.mean()) / values.std()
+            batch[target] = _numbers(batch, "relabel.target", target) + k * y_std * z
     for column, rate in missing_rate.items():
         batch[column] = batch[column].mask(rng.random(n_samples) < rate)
     return batch

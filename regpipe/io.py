@@ -66,6 +66,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: cannot read table: {error}") from None
 
 
+def describe_table(path: str | Path) -> str:
+    """``path`` for messages, with the user's file it was read from when it records one."""
+    path = Path(path)
+    if path.suffix != ".parquet" or not path.is_file():
+        return str(path)
+    import pyarrow.parquet as pq
+
+    origin = (pq.read_schema(path).metadata or {}).get(ORIGIN_KEY)
+    return f"{origin.decode()} (as {path})" if origin else str(path)
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -75,11 +86,17 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
             frame.to_csv(tmp, index=False)
 
 
-def write_table_chunks(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
+ORIGIN_KEY = b"regpipe.origin"
+
+
+def write_table_chunks(
+    chunks: Iterable[pd.DataFrame], path: str | Path, *, origin: str | None = None
+) -> int:
     """Write chunks of rows as one table without holding them all; returns the number of rows.
 
-    Parquet gets one row group per chunk; CSV gets the header once. Every chunk must have the
-    columns and types of the first.
+    Parquet gets one row group per chunk, and ``origin`` (the user's file the rows came from)
+    in its metadata, so later errors can name that file; CSV gets the header once. Every chunk
+    must have the columns and types of the first.
     """
     path = Path(path)
     n_rows = 0
@@ -93,6 +110,9 @@ def write_table_chunks(chunks: Iterable[pd.DataFrame], path: str | Path) -> int:
                 table = pa.Table.from_pandas(
                     chunk, schema=writer.schema if writer else None, preserve_index=False
                 )
+                if writer is None and origin is not None:
+                    metadata = {**(table.schema.metadata or {}), ORIGIN_KEY: origin.encode()}
+                    table = table.replace_schema_metadata(metadata)
                 writer = writer or pq.ParquetWriter(tmp, table.schema)
                 writer.write_table(table)
                 n_rows += len(chunk)

@@ -123,6 +123,9 @@ class Prepare(Section):
         description="missing rate of a column inferred into a new contract"
     )
     on_violation: OnViolation
+    max_listed_violations: Annotated[int, Field(ge=0)] = Field(
+        description="violations listed one by one in metrics/data_quality.json"
+    )
 
 
 class CrossValidation(Section):

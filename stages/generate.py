@@ -21,7 +21,8 @@ def main() -> None:
     target = load_params("prepare").target
     chunks, truth = source_chunks(params, target=target)
     first = next(chunks)  # the current batch is resampled from the first chunk of rows
-    n_rows = write_table_chunks(itertools.chain([first], chunks), args.out_data)
+    origin = params.csv.path if params.source == "csv" else None
+    n_rows = write_table_chunks(itertools.chain([first], chunks), args.out_data, origin=origin)
     write_json(truth, args.out_truth)
     current = make_current_batch(
         first, random_state=params.random_state, **params.current.model_dump()

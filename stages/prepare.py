@@ -14,7 +14,7 @@ from regpipe.contract import (
 )
 from regpipe.data import split_train_test
 from regpipe.errors import run
-from regpipe.io import read_table, write_json, write_table
+from regpipe.io import describe_table, read_table, write_json, write_table
 from regpipe.params import load_params
 
 
@@ -41,7 +41,8 @@ def main() -> None:
             contract,
             on_violation=params.on_violation.model_dump(),
             min_rows=params.min_rows,
-            source=args.data,
+            source=describe_table(args.data),
+            max_listed=params.max_listed_violations,
         )
     except ContractError as error:
         write_json(error.report, args.out_quality)
@@ -50,13 +51,14 @@ def main() -> None:
         frame, test_size=params.test_size, random_state=params.random_state
     )
     del frame  # at 10M rows, one copy fewer at the peak
+    statistics = training_statistics(train, contract)  # before imputing: true missing counts
     train, test, report["fixes"]["imputed"] = impute_splits(train, test, contract)
     if inferred:
         write_contract(contract, args.contract)
         print(f"prepare: inferred the data contract from {args.data}; commit {args.contract}")
     write_table(train, args.out_train)
     write_table(test, args.out_test)
-    write_json(training_statistics(train, contract), args.out_stats)
+    write_json(statistics, args.out_stats)
     write_json(report, args.out_quality)
 
 

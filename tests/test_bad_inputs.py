@@ -16,7 +16,16 @@ from regpipe.contract import FIXABLE, enforce_contract, infer_contract
 from regpipe.current import make_current_batch
 from regpipe.data import load_csv_source, load_diabetes_frame, split_train_test
 from regpipe.errors import UserError
-from regpipe.io import atomic_path, load_model, locked_md5, read_json, read_table, save_model
+from regpipe.io import (
+    atomic_path,
+    describe_table,
+    load_model,
+    locked_md5,
+    read_json,
+    read_table,
+    save_model,
+    write_table_chunks,
+)
 from regpipe.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,20 +71,22 @@ def params_file(content: bytes, section: str = "prepare") -> Callable[[Path], ob
 
 
 def data_file(name: str, content: bytes | None) -> Callable[[Path], object]:
-    """``content`` as the user's CSV ``name``, read as generate does and checked as prepare does
-    (every check set to ``fail``)."""
+    """``content`` as the user's CSV ``name``, read and written as generate does and checked as
+    prepare does (every check set to ``fail``)."""
 
     def trigger(tmp_path: Path) -> object:
         path = tmp_path / name
         if content is not None:  # None: the file does not exist
             path.write_bytes(content)
-        frame = load_csv_source(path, target="target")
+        raw = tmp_path / "data/raw/data.parquet"
+        write_table_chunks([load_csv_source(path, target="target")], raw, origin=str(path))
         return enforce_contract(
-            frame,
+            read_table(raw),
             CONTRACT,
             on_violation=dict.fromkeys(FIXABLE, "fail"),
             min_rows=1,
-            source=str(path),
+            source=describe_table(raw),
+            max_listed=1000,
         )
 
     return trigger

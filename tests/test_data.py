@@ -1,6 +1,7 @@
 """Data tests: the three sources, the data contract, and bad input refused with a clear report."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +60,12 @@ def enforce(frame: pd.DataFrame, on_violation: dict = FAIL, **contract_frame: pd
         contract_frame.get("like", clean_frame()), target="target", max_missing=0.1
     )
     return enforce_contract(
-        frame, contract, on_violation=on_violation, min_rows=5, source="data/raw/data.parquet"
+        frame,
+        contract,
+        on_violation=on_violation,
+        min_rows=5,
+        source="data/raw/data.parquet",
+        max_listed=1000,
     )
 
 
@@ -95,6 +101,28 @@ def test_lasso_recovers_the_support_of_the_synthetic_truth() -> None:
         max_iter=10_000,
     )
     kept = sorted(name for name, value in coefficients(result.model).items() if value != 0)
+    assert kept == truth["support"]
+
+
+def test_the_pipeline_recovers_the_support_written_beside_the_synthetic_data(
+    repo_copy: Path,
+) -> None:
+    """Through `dvc repro`: LASSO with CV's one-SE rule keeps exactly the truth's features.
+
+    (The plain CV minimum keeps spurious features here too: it optimises prediction, not support.)
+    """
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    params["generate"]["source"] = "synthetic"
+    params["generate"]["synthetic"].update(n_samples=3000, n_informative=3, correlation=0.5)
+    params["generate"]["current"]["shift_sd"] = {}
+    params["train_lasso"]["alpha_rule"] = "one_se"
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (repo_copy / "data_contract.yaml").unlink()  # Diabetes' contract: infer the new data's
+
+    sh("dvc", "repro", "train_lasso", cwd=repo_copy)
+    truth = json.loads((repo_copy / "data/raw/truth.json").read_text())
+    trained = json.loads((repo_copy / "metrics/train_lasso.json").read_text())
+    kept = sorted(name for name, value in trained["coef"].items() if value != 0)
     assert kept == truth["support"]
 
 
@@ -252,7 +280,7 @@ def test_inferred_contract_and_statistics_of_diabetes() -> None:
     assert feature_names(contract) == list(frame.columns[:-1])
     assert contract["columns"]["bmi"]["type"] == "numeric"
     fixed, report = enforce_contract(
-        frame, contract, on_violation=FAIL, min_rows=20, source="diabetes"
+        frame, contract, on_violation=FAIL, min_rows=20, source="diabetes", max_listed=1000
     )
     assert report["n_violations"] == 0 and len(fixed) == 442
     stats = training_statistics(clean_frame(), infer_contract(clean_frame(), target="target",
@@ -264,30 +292,96 @@ def test_inferred_contract_and_statistics_of_diabetes() -> None:
 # the real pipeline: a bad CSV stops it, the CSV is a dependency, outputs come back -------------
 
 
-def test_bad_csv_stops_prepare_and_outputs_are_restorable(repo_copy: Path) -> None:
-    train = repo_copy / "data/prepared/train.parquet"
-    before = train.read_bytes()
-    user_csv = repo_copy / "user.csv"
-    frame = load_diabetes_frame().astype({"s6": object})
-    frame.loc[7, "s6"] = "high"
-    frame.to_csv(user_csv, index=False)
+def diabetes_csv(change: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame) -> bytes:
+    """The Diabetes data as a user's CSV, after ``change``."""
+    return change(load_diabetes_frame().astype({"s6": object})).to_csv(index=False).encode()
+
+
+def with_cells(column: str, rows: slice | int, value: object):
+    def change(frame: pd.DataFrame) -> pd.DataFrame:
+        frame.loc[rows, column] = value
+        return frame
+
+    return change
+
+
+HEADER = b"age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,target\n"
+# The issue's bad inputs, each fed to the real pipeline as the user's CSV (None: no file there).
+BAD_CSVS = {
+    "empty file": (b"", "user.csv: the file is empty"),
+    "header only": (HEADER, "user.csv: header only, no data rows"),
+    "missing target column": (
+        diabetes_csv(lambda frame: frame.drop(columns="target")),
+        "user.csv: no target column 'target'",
+    ),
+    "target all NaN": (
+        diabetes_csv(with_cells("target", slice(None), np.nan)),
+        "target: column 'target': 442 at row(s) 0, 1, 2",
+    ),
+    "text in a numeric column": (
+        diabetes_csv(with_cells("s6", 7, "high")),
+        "types: column 's6': 1 at row(s) 7 (e.g. 'high')",
+    ),
+    "inf": (diabetes_csv(with_cells("bmi", 3, np.inf)), "finite: column 'bmi': 1 at row(s) 3"),
+    "duplicated column names": (
+        HEADER.replace(b"bp,", b"bmi,") + diabetes_csv().split(b"\n", 1)[1],
+        "user.csv: duplicated column name(s) at header positions {'bmi': [2, 3]}",
+    ),
+    "wrong delimiter": (
+        diabetes_csv().replace(b",", b";"),
+        "user.csv: one column 'age;sex;bmi;bp;s1;s2;s3;s4;s5;s6;target': the file looks "
+        "';'-separated",
+    ),
+    "50% missing in one column": (
+        diabetes_csv(with_cells("bp", slice(0, 220), np.nan)),
+        "missing: column 'bp': 221 at row(s) 0, 1, 2",
+    ),
+    "a path that does not exist": (None, "user.csv"),
+    "not UTF-8": (
+        diabetes_csv(with_cells("s6", 4, "caf\u00e9")).decode().encode("latin-1"),
+        "user.csv: not UTF-8 text: byte b'\\xe9' at line 6",
+    ),
+}
+
+
+@pytest.mark.parametrize(("content", "expected"), BAD_CSVS.values(), ids=BAD_CSVS)
+def test_bad_csv_stops_the_pipeline_and_outputs_are_restorable(
+    repo_copy: Path, content: bytes | None, expected: str
+) -> None:
+    outputs = [repo_copy / "data/prepared/train.parquet", repo_copy / "data/raw/data.parquet"]
+    before = [path.read_bytes() for path in outputs]
+    if content is not None:
+        (repo_copy / "user.csv").write_bytes(content)
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     params["generate"].update(source="csv", csv={"path": "user.csv"})
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     result = sh("dvc", "repro", "prepare", cwd=repo_copy, check=False)
     assert result.returncode != 0
-    assert "data/raw/data.parquet: data contract violated" in result.stderr
-    assert "types: column 's6': 1 at row(s) 7 (e.g. 'high')" in result.stderr
+    assert expected in result.stderr
     assert "Traceback" not in result.stderr
-    quality = json.loads((repo_copy / "metrics/data_quality.json").read_text())
-    assert {"column": "s6", "check": "types", "value": "high", "row": 7} in quality["violations"]
 
-    user_csv.write_text(user_csv.read_text().replace("high", "0.01", 1))
-    assert "generate" in json.loads(sh("dvc", "status", "--json", cwd=repo_copy).stdout)
-
-    # generate succeeded, so dvc.lock moved on: the last good state is git's, outputs DVC's
+    # The last good state: params, dvc.lock and metrics from git, outputs from DVC's cache.
     sh("git", "checkout", "--", "params.yaml", "dvc.lock", "metrics", cwd=repo_copy)
     sh("dvc", "checkout", cwd=repo_copy)
-    assert train.read_bytes() == before
+    assert [path.read_bytes() for path in outputs] == before
     assert "up to date" in sh("dvc", "status", cwd=repo_copy).stdout
+
+
+def test_a_contract_violation_is_reported_per_cell_and_the_csv_is_a_dependency(
+    repo_copy: Path,
+) -> None:
+    (repo_copy / "user.csv").write_bytes(diabetes_csv(with_cells("s6", 7, "high")))
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    params["generate"].update(source="csv", csv={"path": "user.csv"})
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    result = sh("dvc", "repro", "prepare", cwd=repo_copy, check=False)
+    assert "error: user.csv (as data/raw/data.parquet): data contract violated" in result.stderr
+    quality = json.loads((repo_copy / "metrics/data_quality.json").read_text())
+    assert {"column": "s6", "check": "types", "value": "high", "row": 7} in quality["violations"]
+    assert quality["violation_counts"] == [{"check": "types", "column": "s6", "n": 1}]
+
+    user_csv = repo_copy / "user.csv"
+    user_csv.write_text(user_csv.read_text().replace("high", "0.01", 1))
+    assert "generate" in json.loads(sh("dvc", "status", "--json", cwd=repo_copy).stdout)

@@ -220,6 +220,7 @@ def test_contract_gives_a_contract_error_or_a_clean_frame(policy: str, frame: pd
             on_violation=dict.fromkeys(FIXABLE, policy),
             min_rows=1,
             source="random.csv",
+            max_listed=1000,
         )
     except UserError as error:  # ContractError is a UserError
         assert str(error).startswith("random.csv: ")

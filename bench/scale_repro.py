@@ -1,0 +1,66 @@
+"""The whole pipeline at scale: every stage of `dvc repro` on the synthetic source, timed.
+
+A temporary clone gets ``generate.source: synthetic`` with N rows x 10 features (and a fresh
+data contract, inferred from them); then each stage runs as ``dvc repro --single-item <stage>``
+in DAG order, so the figures are dvc's own run of that stage: wall and CPU seconds and the peak
+resident memory of the largest process (wait4 rusage, which covers the stage command dvc starts).
+
+    .venv/bin/python bench/scale_repro.py 1e6 1e7
+"""
+
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+from generate_prepare import run_stage
+from pipeline_time import ENV, fresh_clone
+
+
+def stage_order(repo: Path) -> list[str]:
+    listing = subprocess.run(
+        ["dvc", "repro", "--dry", "--force"],
+        cwd=repo,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return re.findall(r"Running stage '([^']+)'", listing)
+
+
+def bench(n_samples: int) -> list[tuple[str, float, float, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = fresh_clone(Path(tmp))
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["generate"]["source"] = "synthetic"
+        params["generate"]["synthetic"]["n_samples"] = n_samples
+        params["generate"]["current"]["shift_sd"] = {"x0": 0.5}  # bmi is a Diabetes column
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
+        env = {**ENV, "PYTHONPATH": str(repo)}  # the clone's regpipe, not the editable install's
+        rows = []
+        for stage in stage_order(repo):
+            wall, cpu, peak = run_stage(["dvc", "repro", "--single-item", stage], repo, env)
+            rows.append((stage, wall, cpu, peak))
+            print(f"  {n_samples:.0e} {stage}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+        return rows
+
+
+def main() -> None:
+    sizes = [int(float(size)) for size in sys.argv[1:]] or [10**6]
+    results = {n_samples: bench(n_samples) for n_samples in sizes}
+    print("| rows | stage | wall s | CPU s | peak RSS MiB |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    for n_samples, rows in results.items():
+        for stage, wall, cpu, peak in rows:
+            print(f"| {n_samples:.0e} | {stage} | {wall:.1f} | {cpu:.1f} | {peak:.0f} |")
+        total_wall = sum(row[1] for row in rows)
+        total_cpu = sum(row[2] for row in rows)
+        print(f"| {n_samples:.0e} | **all** | {total_wall:.1f} | {total_cpu:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()
