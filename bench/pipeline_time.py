@@ -34,9 +34,9 @@ def timed(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def stage_commands(repo: Path) -> list[str]:
-    """Stage commands in the order `dvc repro` runs them (from `dvc dag --dot`-free listing)."""
-    listing = subprocess.run(
+def dry_run(repo: Path) -> str:
+    """What `dvc repro --dry --force` prints: every stage and its command, in the order it runs."""
+    return subprocess.run(
         ["dvc", "repro", "--dry", "--force"],
         cwd=repo,
         env=ENV,
@@ -44,7 +44,10 @@ def stage_commands(repo: Path) -> list[str]:
         capture_output=True,
         text=True,
     ).stdout
-    return [line[2:] for line in listing.splitlines() if line.startswith("> ")]
+
+
+def stage_commands(repo: Path) -> list[str]:
+    return [line[2:] for line in dry_run(repo).splitlines() if line.startswith("> ")]
 
 
 FUSED = """

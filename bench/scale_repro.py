@@ -9,26 +9,17 @@ resident memory of the largest process (wait4 rusage, which covers the stage com
 """
 
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 from generate_prepare import run_stage
-from pipeline_time import ENV, fresh_clone
+from pipeline_time import ENV, dry_run, fresh_clone
 
 
 def stage_order(repo: Path) -> list[str]:
-    listing = subprocess.run(
-        ["dvc", "repro", "--dry", "--force"],
-        cwd=repo,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return re.findall(r"Running stage '([^']+)'", listing)
+    return re.findall(r"Running stage '([^']+)'", dry_run(repo))
 
 
 def bench(n_samples: int) -> list[tuple[str, float, float, float]]:
