@@ -1,7 +1,8 @@
 # The prediction service alone: regpipe's code, its params and the service's dependencies.
 # The model is mounted at run time (it is a DVC output, never baked into git or the image),
-# with the model card of the same version (its sha256 is checked before unpickling):
-#   dvc artifacts get . champion --rev v1.0.0 -o model/champion.joblib
+# with the model card of the same version (its skops_sha256 is checked, and only the skops file,
+# built from allowed scikit-learn types, is loaded: nothing is unpickled):
+#   dvc get . models/champion.skops --rev champion@v1.0.0 -o model/champion.skops
 #   git show champion@v1.0.0:metrics/model_card.json > model/model_card.json
 #   cp data/prepared/train_stats.json model/
 #   docker build -t regpipe-serve .
@@ -28,7 +29,7 @@ ENV PYTHONPATH=/app \
     REGPIPE_SERVE_HOST=0.0.0.0 \
     REGPIPE_SERVE_PORT=8000 \
     REGPIPE_SERVE_USE_REGISTRY=false \
-    REGPIPE_SERVE_MODEL=/model/champion.joblib \
+    REGPIPE_SERVE_MODEL=/model/champion.skops \
     REGPIPE_SERVE_MODEL_CARD=/model/model_card.json \
     REGPIPE_SERVE_TRAIN_STATS=/model/train_stats.json \
     REGPIPE_SERVE_LOG_PATH=/var/log/regpipe/predictions.jsonl

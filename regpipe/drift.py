@@ -72,7 +72,9 @@ def read_request_log(path: str | Path) -> pd.DataFrame:
     """The prediction service's JSON-lines request log as one row per predicted record.
 
     Size-rotated files beside it (``path.N`` ... ``path.1``, as logging's RotatingFileHandler
-    names them) are read first, so the rows come oldest first.
+    names them) are read first, so the rows come oldest first. A file's last line that was cut
+    (no newline, not valid JSON: a write interrupted by a full disk) is skipped and named in the
+    frame's ``attrs["damaged_lines"]``; a damaged line anywhere else is an error.
     """
     path = Path(path)
     rotated = [p for p in path.parent.glob(f"{path.name}.*") if p.suffix[1:].isdigit()]
@@ -80,12 +82,26 @@ def read_request_log(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise UserError(f"{path}: request log not found")
     records: list[dict] = []
+    damaged: list[str] = []
     for file in files:
-        with open(file, encoding="utf-8") as stream:
-            for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    records.extend(_log_records(line, file, number))
-    return pd.DataFrame.from_records(records)
+        lines = file.read_bytes().split(b"\n")
+        last = len(lines)  # the bytes after the final newline: none unless the last write was cut
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                try:
+                    text = line.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise UserError(f"{file}:{number}: not UTF-8 text: {error.reason}") from None
+                records.extend(_log_records(text, file, number))
+            except UserError:
+                if number != last:
+                    raise
+                damaged.append(f"{file}:{number}")
+    frame = pd.DataFrame.from_records(records)
+    frame.attrs["damaged_lines"] = damaged
+    return frame
 
 
 def read_current(path: str | Path) -> pd.DataFrame:

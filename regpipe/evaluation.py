@@ -147,6 +147,7 @@ def model_card(
     *,
     champion: str,
     sha256: str,
+    skops_sha256: str,
     evaluation: dict,
     training: dict,
     data_sha256: dict[str, str],
@@ -155,12 +156,15 @@ def model_card(
 
     No git revision or timestamp is written: they would change the file on every commit and
     break byte-for-byte reproducibility; the registry tag that points at this commit adds them.
+    ``sha256`` is the joblib's (the scikit-learn artifact), ``skops_sha256`` the skops file's
+    (the form that is served).
     """
     coef = training["coef"]
     return {
         "artifact": "champion",
         "model": champion,
         "sha256": sha256,
+        "skops_sha256": skops_sha256,
         "data_sha256": data_sha256,
         "alpha": training["alpha"],
         "cv_rmse_mean": training["cv_rmse_mean"],
@@ -208,7 +212,7 @@ def model_card_markdown(card: dict) -> str:
         f"- alpha: {card['alpha']}; CV RMSE {card['cv_rmse_mean']:.4g}\n"
         f"- quality gate: {gate}\n"
         f"- zero coefficients: {', '.join(card['zero_features']) or 'none'}\n"
-        f"- model file sha256: `{card['sha256']}`\n\n"
+        f"- model file sha256: `{card['sha256']}` (joblib), `{card['skops_sha256']}` (skops)\n\n"
         f"| feature | coefficient (standardised) |\n| --- | --- |\n{rows}\n\n"
         f"## Leaderboard (best test RMSE first)\n\n"
         f"| model | {' | '.join(columns)} |\n|{' --- |' * (len(columns) + 1)}\n{board}\n\n"

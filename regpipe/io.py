@@ -1,10 +1,12 @@
 """Reading and writing the files that move between stages.
 
 Every write goes to a temporary file in the destination folder and is renamed into place, so an
-interrupted stage never leaves a half-written file that looks valid.
+interrupted stage never leaves a half-written file that looks valid; the file gets the permissions
+any other new file would (the umask), not the temporary file's 0600.
 """
 
 import hashlib
+import io
 import json
 import math
 import numbers
@@ -21,6 +23,17 @@ from regpipe.errors import UserError
 SIGNIFICANT_DIGITS = 10
 
 
+def _read_umask() -> int:
+    """The process's umask, read once at import: reading it means setting it, which must not
+    race with another thread (the service's) creating a file."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``, renamed onto ``path`` only if the block succeeds."""
@@ -33,6 +46,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp's 0600 would hide the file from other users
         os.replace(tmp, path)
     except OSError as error:
         raise UserError(f"{path}: write failed: {error.strerror}") from None
@@ -213,3 +227,99 @@ def load_model(path: str | Path, sha256: str | None = None, *, md5: str | None =
                 f"{expected}"
             )
     return joblib.load(path)
+
+
+# skops stamps each zip entry with the time and names arrays and shared objects after id(): the
+# same model would give new bytes on every run, and dvc.lock would never be reproduced.
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _canonical_skops(data: bytes) -> bytes:
+    """skops bytes with ids renumbered in order of appearance and a fixed zip time."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = json.loads(source.read("schema.json"))
+        stored = set(source.namelist())
+        ids: dict[int, int] = {}
+        files: dict[str, str] = {}
+
+        def renumber(node: object) -> None:
+            if isinstance(node, list):
+                for item in node:
+                    renumber(item)
+            elif isinstance(node, dict):
+                for key, value in node.items():
+                    if key == "__id__" and isinstance(value, int):
+                        node[key] = ids.setdefault(value, len(ids))
+                    elif key == "file" and isinstance(value, str) and value in stored:
+                        node[key] = files.setdefault(value, f"{len(files)}.npy")
+                    else:
+                        renumber(value)
+
+        renumber(schema)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as target:
+            for old, new in files.items():
+                target.writestr(zipfile.ZipInfo(new, _FIXED_ZIP_TIME), source.read(old))
+            target.writestr(
+                zipfile.ZipInfo("schema.json", _FIXED_ZIP_TIME), json.dumps(schema, indent=2)
+            )
+    return out.getvalue()
+
+
+def save_safe_model(model: object, path: str | Path) -> None:
+    """Write ``model`` in skops format, the form served without unpickling; same model, same
+    bytes."""
+    import skops.io
+
+    data = _canonical_skops(skops.io.dumps(model))
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def load_safe_model(path: str | Path, sha256: str | None = None) -> object:
+    """A skops model file, after its SHA-256 check, built only from allowed types.
+
+    The only way a model is loaded where it is served (service, batch predict, drift, registry
+    fetch): skops builds objects from a JSON schema and numpy arrays and runs no code from the
+    file; every type it names must be one of :data:`regpipe.models.SAFE_MODEL_TYPES` (or a
+    builtin/numpy type skops trusts itself), otherwise nothing is built.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: model file not found (run `dvc repro` or `dvc checkout`)")
+    data = path.read_bytes()
+    if sha256 is not None and (actual := hashlib.sha256(data).hexdigest()) != sha256:
+        raise UserError(
+            f"{path}: refusing to load: sha256 {actual} differs from the recorded {sha256}"
+        )
+    return loads_safe_model(data, str(path))
+
+
+def loads_safe_model(data: bytes, source: str) -> object:
+    """:func:`load_safe_model` on bytes already checked; ``source`` names them in errors."""
+    import zipfile
+
+    import skops.io
+
+    from regpipe.models import SAFE_MODEL_TYPES
+
+    try:
+        untrusted = skops.io.get_untrusted_types(data=data)
+    except (zipfile.BadZipFile, KeyError, ValueError) as error:
+        raise UserError(f"{source}: not a skops model file: {error}") from None
+    refused = sorted(set(untrusted) - set(SAFE_MODEL_TYPES))
+    if refused:
+        shown = ", ".join(name[:100] for name in refused[:5])
+        raise UserError(
+            f"{source}: refusing to load: types outside the allowlist of this project's "
+            f"models: {shown}"
+        )
+    try:
+        model = skops.io.loads(data, trusted=list(SAFE_MODEL_TYPES))
+    except Exception as error:  # skops raises many kinds on a malformed schema
+        raise UserError(f"{source}: cannot load the skops model: {str(error)[:300]}") from None
+    if type(model).__module__ + "." + type(model).__qualname__ not in SAFE_MODEL_TYPES:
+        raise UserError(f"{source}: a {type(model).__name__}, not one of this project's models")
+    return model

@@ -195,3 +195,22 @@ def coefficient_path(result: TrainResult) -> pd.DataFrame:
         id_vars="alpha", var_name="feature", value_name="coef"
     )
     return _significant(long)
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# What this project's models are made of (make_pipeline): the only non-builtin, non-numpy types a
+# served model file may name (regpipe.io.load_safe_model).
+SAFE_MODEL_TYPES = tuple(
+    _qualified(cls)
+    for cls in (
+        Pipeline,
+        ColumnTransformer,
+        make_column_selector,
+        OneHotEncoder,
+        StandardScaler,
+        *ESTIMATORS.values(),
+    )
+)

@@ -3,17 +3,23 @@
 Each stage calls :func:`load_params` with its own section name and gets a frozen, validated
 object back. A missing, mistyped or out-of-range key stops the stage with a message that names
 the key and the valid range, as scikit-learn's ``_parameter_constraints`` do for estimators.
+
+params.yaml is read as DVC reads it (ruamel.yaml, YAML 1.2), so a stage sees the values that
+`dvc params diff` shows: ``017`` is 17, ``1:30`` a string, ``yes`` a string. Types are strict
+(``true`` is not the number 1), a duplicated key or an alias (``*name``, the billion-laughs
+vector) is refused, and no message quotes more than a few hundred characters of a value.
 """
 
+import reprlib
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from regpipe.errors import UserError
 
 PARAMS_FILE = Path("params.yaml")
+MAX_SHOWN_CHARS = 200  # of a value quoted in an error message
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
@@ -22,10 +28,11 @@ Log10Alpha = Annotated[float, Field(ge=-10, le=10)]
 
 
 class Section(BaseModel):
-    """A params.yaml section: unknown keys are errors, values are immutable once read, and a float
-    is never NaN or infinite (`.nan` and `.inf` are valid YAML)."""
+    """A params.yaml section: unknown keys are errors, values are immutable once read, a float
+    is never NaN or infinite (`.nan` and `.inf` are valid YAML), and types are strict: a boolean
+    is not a number, a number not a string."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 Share = Annotated[float, Field(ge=0, le=1)]
@@ -197,7 +204,9 @@ class ColumnTest(Section):
 class PSI(Section):
     n_bins: Annotated[int, Field(ge=2)]
     epsilon: Annotated[float, Field(gt=0, lt=0.1)] = Field(description="share given to empty bins")
-    bands: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]]
+    bands: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = Field(
+        strict=False  # YAML has lists, not tuples; a boolean is still refused as a float
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> "PSI":
@@ -261,6 +270,10 @@ class Serve(Section):
     log_path: Annotated[str, Field(min_length=1)]
     log_max_bytes: Annotated[int, Field(ge=1024)]
     log_backups: Annotated[int, Field(ge=1, le=1000)]
+    log_required: bool = Field(
+        description="true: a prediction that cannot be logged is not returned (503); false: it is "
+        "returned and /health counts the failed writes"
+    )
 
 
 class Report(Section):
@@ -287,19 +300,50 @@ SECTIONS: dict[str, type[Section]] = {
 S = TypeVar("S", bound=Section)
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` cut to a few hundred characters, without building the whole repr."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxstring, short.maxother = 3, MAX_SHOWN_CHARS, MAX_SHOWN_CHARS
+    text = short.repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "..."
+
+
+def parse_yaml(text: str | bytes, source: str | Path) -> object:
+    """YAML 1.2 as DVC parses it (ruamel.yaml, safe), refusing duplicate keys and aliases."""
+    from ruamel.yaml import YAML, AliasEvent
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="safe")  # what dvc.utils.serialize.parse_yaml constructs
+    try:
+        for event in yaml.parse(text):
+            if isinstance(event, AliasEvent):
+                raise UserError(
+                    f"{source}: line {event.start_mark.line + 1}: alias *{event.anchor[:50]} "
+                    "refused: write the value out (aliases can expand a small file into gigabytes)"
+                )
+        return yaml.load(text)  # ruamel refuses a duplicate key (DuplicateKeyError)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f"line {mark.line + 1}: " if mark else ""
+        problem = " ".join(str(error.problem or error.context or error).split())
+        raise UserError(f"{source}: not valid YAML: {line}{problem[:MAX_SHOWN_CHARS]}") from None
+    except (YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"{source}: not valid YAML: {str(error)[:MAX_SHOWN_CHARS]}") from None
+
+
 def read_params_file(path: Path = PARAMS_FILE) -> dict:
     """The raw params mapping; refuses a file that is missing, not YAML, or has unknown sections."""
     try:
-        raw = yaml.safe_load(path.read_bytes())  # bytes: a bad encoding is a YAMLError too
+        raw = parse_yaml(path.read_bytes(), path)
     except FileNotFoundError:
         raise UserError(f"{path}: file not found (run from the repository root)") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - set(SECTIONS))
+    unknown = sorted(map(str, set(raw) - set(SECTIONS)))
     if unknown:
-        raise UserError(f"{path}: unknown section(s) {unknown}; valid sections: {sorted(SECTIONS)}")
+        raise UserError(
+            f"{path}: unknown section(s) {shown(unknown)}; valid sections: {sorted(SECTIONS)}"
+        )
     return raw
 
 
@@ -311,8 +355,8 @@ def parse_section(name: str, raw: object, schema: type[S], source: str = str(PAR
         problems = []
         for item in error.errors():
             key = ".".join([name, *map(str, item["loc"])])
-            shown = "" if item["type"] == "missing" else f" (got {item['input']!r})"
-            problems.append(f"  {key}: {item['msg']}{shown}")
+            got = "" if item["type"] == "missing" else f" (got {shown(item['input'])})"
+            problems.append(f"  {key[:MAX_SHOWN_CHARS]}: {item['msg'][:MAX_SHOWN_CHARS]}{got}")
         raise UserError(f"{source}: invalid params\n" + "\n".join(problems)) from None
 
 

@@ -5,8 +5,9 @@ stage assignment is a tag `champion#<stage>#N` (GTO's format, so `gto show`, `gt
 `dvc artifacts get . champion --stage prod` read the same tags). Everything shown is read back
 from the tags and from the files committed at each tag's revision: there is no side database.
 
-A model file is unpickled only after its SHA-256 matched the model card committed at its revision.
-Callers load a fetched model with ``regpipe.io.load_model(ref.path, sha256=ref.sha256)``.
+Nothing here unpickles: a fetched model is the skops file the evaluate stage wrote beside the
+artifact, checked against the `skops_sha256` of the model card committed at its revision and
+loaded with :func:`regpipe.io.load_safe_model`'s allowlist (``ModelRef.model``).
 """
 
 import hashlib
@@ -20,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from regpipe.errors import UserError
-from regpipe.io import atomic_path, sha256_file
+from regpipe.io import atomic_path, loads_safe_model, sha256_file
 
 ARTIFACT = "champion"
 # The evaluate stage's outputs, as dvc.yaml declares them (a test checks that they agree).
@@ -37,7 +38,7 @@ class NoRegisteredVersion(UserError):  # noqa: N818 (the name serving relies on)
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model fetched from the registry: where its verified bytes are and what they are."""
+    """A model fetched from the registry: its verified skops file, what it is, and the model."""
 
     name: str
     version: str
@@ -46,6 +47,7 @@ class ModelRef:
     path: Path
     sha256: str
     card: dict
+    model: object
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,11 @@ def find_version(
     return _pick(versions(repo), version=version, stage=stage)
 
 
+def safe_model_path(artifact: str) -> str:
+    """Where the evaluate stage writes the skops form of the ``artifact`` (a joblib path)."""
+    return str(Path(artifact).with_suffix(".skops"))
+
+
 def fetch_model(
     repo: str | Path,
     *,
@@ -163,11 +170,13 @@ def fetch_model(
     version: str | None = None,
     out_dir: Path,
 ) -> ModelRef:
-    """Write a registered model's bytes into ``out_dir``, verified against its model card.
+    """Write a registered model's skops file into ``out_dir``, verified, and load it safely.
 
     The bytes come through the DVC API at the version's revision (local cache, else the DVC
-    remote); their SHA-256 must equal the `sha256` of metrics/model_card.json committed at that
-    revision, otherwise nothing is written and a UserError says so. Nothing here unpickles.
+    remote); their SHA-256 must equal the `skops_sha256` of metrics/model_card.json committed at
+    that revision, and they must load with only allowed types (:func:`regpipe.io.load_safe_model`);
+    otherwise nothing is written and a UserError says so. Nothing here unpickles. A version
+    registered before the skops model existed is refused: unpickling it is what this avoids.
 
     Raises:
         NoRegisteredVersion: nothing registered, or nothing assigned to ``stage``.
@@ -176,15 +185,22 @@ def fetch_model(
 
     found = find_version(repo, version=version, stage=stage)
     card = committed_json(repo, found.rev, MODEL_CARD)
-    path = artifact_path(repo, found.rev)
+    where = f"{ARTIFACT}@{found.version} ({found.rev[:12]})"
+    if not card.get("skops_sha256"):
+        raise UserError(
+            f"{where} has no skops model (registered before it existed) and is never unpickled "
+            "here: re-register it from a commit built by `dvc repro`"
+        )
+    path = safe_model_path(artifact_path(repo, found.rev))
     data = dvc.api.read(path, repo=str(repo), rev=found.rev, mode="rb")
     digest = hashlib.sha256(data).hexdigest()
-    if digest != card.get("sha256"):
+    if digest != card["skops_sha256"]:
         raise UserError(
-            f"{path} at {ARTIFACT}@{found.version} ({found.rev[:12]}): refusing the model: sha256 "
-            f"{digest} differs from the model card's {card.get('sha256')}"
+            f"{path} at {where}: refusing the model: sha256 {digest} differs from the model "
+            f"card's skops_sha256 {card['skops_sha256']}"
         )
-    target = Path(out_dir) / f"{ARTIFACT}-{found.version}{Path(path).suffix}"
+    model = loads_safe_model(data, f"{path} at {where}")
+    target = Path(out_dir) / f"{ARTIFACT}-{found.version}.skops"
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
     return ModelRef(
@@ -195,6 +211,7 @@ def fetch_model(
         path=target,
         sha256=digest,
         card=card,
+        model=model,
     )
 
 

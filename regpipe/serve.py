@@ -7,8 +7,9 @@ variables ``REGPIPE_SERVE_<KEY>``, then command-line flags.
 
 Which model: the version assigned to ``serve.stage`` (default ``prod``) or ``serve.version`` in the
 GTO registry, fetched through :func:`regpipe.registry.fetch_model`; when the repository has no
-registry tag at all (or ``use_registry`` is false) the workspace champion, whose hash must match
-the model card in git. A model file is never unpickled before its hash is checked.
+registry tag at all (or ``use_registry`` is false) the workspace champion, whose card must be the
+one committed at HEAD and whose file must match that card. Either way the model is the skops file
+loaded by :func:`regpipe.io.load_safe_model`: no model file is ever unpickled here.
 
 The prediction log (``serve.log_path``, rotated at ``log_max_bytes``) has one JSON object per
 predicted record, so a batch request of n records writes n lines::
@@ -17,7 +18,9 @@ predicted record, so a batch request of n records writes n lines::
      "inputs": {"age": 0.03, ...}, "prediction": 151.2}
 
 ``regpipe.drift.read_request_log`` turns it (rotated files included) into the frame the drift
-stage takes as its current batch (``drift.current: logs/predictions.jsonl``).
+stage takes as its current batch (``drift.current: logs/predictions.jsonl``). A write that fails
+(disk full) is cut back so no partial line remains, and is never silent: with ``serve.log_required``
+the request gets a 503, otherwise /health counts the failures.
 """
 
 import argparse
@@ -30,8 +33,6 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from logging import LogRecord
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -48,9 +49,9 @@ from typing_extensions import TypedDict
 
 from regpipe.contract import normalise_category
 from regpipe.errors import UserError, run
-from regpipe.io import load_model, read_json, read_table, write_table
+from regpipe.io import load_safe_model, read_json, read_table, write_table
 from regpipe.models import ESTIMATORS, categorical_levels
-from regpipe.params import PARAMS_FILE, Serve, parse_section, read_params_file
+from regpipe.params import PARAMS_FILE, Serve, parse_section, parse_yaml, read_params_file
 
 ENV_PREFIX = "REGPIPE_SERVE_"
 WORKSPACE_VERSION = "workspace"
@@ -79,9 +80,9 @@ def load_settings(
     environ = os.environ if environ is None else environ
     raw = dict(read_params_file(params_file).get("serve") or {})
     for key in Serve.model_fields:
-        value = environ.get(ENV_PREFIX + key.upper())
-        if value is not None:
-            raw[key] = None if value in ("", "null") else value
+        name = ENV_PREFIX + key.upper()
+        if (value := environ.get(name)) is not None:  # a YAML scalar, as in params.yaml
+            raw[key] = parse_yaml(value, name) if value else None
     raw.update({key: value for key, value in (overrides or {}).items() if value is not None})
     return parse_section("serve", raw, Serve, f"{params_file} + {ENV_PREFIX}* + flags")
 
@@ -237,7 +238,7 @@ class ServedModel:
     stage: str | None
     source: str
     git_revision: str | None
-    sha256: str
+    sha256: str  # the joblib's, as the card and `dvc artifacts get` name the model
     card: dict
     training_stats: dict
     note: str | None
@@ -302,6 +303,7 @@ class ServedModel:
             "source": self.source,
             "git_revision": self.git_revision,
             "sha256": self.sha256,
+            "skops_sha256": self.card.get("skops_sha256"),
             "loaded_at": self.loaded_at,
             "note": self.note,
         }
@@ -347,6 +349,33 @@ def git_revision(repo: Path) -> str | None:
     return result.stdout.strip()
 
 
+def committed_card(repo: Path, card_path: str) -> dict:
+    """The workspace's model card, refused unless it is the one committed at HEAD.
+
+    The card names the model file's hash, so trusting an uncommitted card would trust any file.
+    Outside a git checkout (a container with a mounted model and card) the mounted card is what
+    the operator chose to trust.
+    """
+    workspace_card = read_json(repo / card_path)
+    if git_revision(repo) is None:
+        return workspace_card
+    shown = subprocess.run(
+        ["git", "show", f"HEAD:./{card_path}"], cwd=repo, capture_output=True, text=True
+    )
+    if shown.returncode != 0:
+        raise UserError(
+            f"{card_path}: not committed at HEAD: --workspace trusts only the model card in git; "
+            "commit the pipeline's outputs first"
+        )
+    card = json.loads(shown.stdout)
+    if card != workspace_card:
+        raise UserError(
+            f"{card_path}: differs from the card committed at HEAD, which is the only one "
+            "--workspace trusts: commit it, or `git checkout` it and `dvc checkout`"
+        )
+    return card
+
+
 def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     """The model to serve: the registry's (stage or version), else the workspace champion."""
     training_stats = read_json(repo / settings.train_stats)
@@ -359,29 +388,35 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
         try:
             with tempfile.TemporaryDirectory(prefix="regpipe-serve-") as out_dir:
                 ref = fetch_model(repo, stage=stage, version=settings.version, out_dir=out_dir)
-                model = load_model(ref.path, sha256=ref.sha256)
         except NoRegisteredVersion as error:
             if settings.version:
                 raise
             note = f"{error}: serving the workspace champion"
         else:
             return ServedModel(
-                model=model,
+                model=ref.model,
                 name=ref.name,
                 version=ref.version,
                 stage=ref.stage,
                 source="registry",
                 git_revision=ref.rev,
-                sha256=ref.sha256,
+                sha256=ref.card["sha256"],
                 card=ref.card,
                 training_stats=training_stats,
                 note=None,
             )
-    card = read_json(repo / settings.model_card)
-    if not card.get("sha256"):
-        raise UserError(f"{settings.model_card}: no sha256: refusing to load an unverified model")
+    card = committed_card(repo, settings.model_card)
+    if not card.get("skops_sha256"):
+        raise UserError(
+            f"{settings.model_card}: no skops_sha256: the card predates the skops model; "
+            "run `dvc repro` and commit"
+        )
+    try:
+        model = load_safe_model(repo / settings.model, sha256=card["skops_sha256"])
+    except UserError as error:
+        raise UserError(f"{error} (the card committed at HEAD)") from None
     return ServedModel(
-        model=load_model(repo / settings.model, sha256=card["sha256"]),
+        model=model,
         name=card.get("artifact", Path(settings.model).stem),
         version=WORKSPACE_VERSION,
         stage=None,
@@ -394,17 +429,54 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     )
 
 
+class LogWriteError(UserError):
+    """A request's predictions could not all be written to the prediction log."""
+
+
 class PredictionLog:
-    """The JSON-lines prediction log, rotated by size; one emit per request keeps lines whole."""
+    """The JSON-lines prediction log, rotated by size as logging's RotatingFileHandler names the
+    files (path.1 .. path.N, oldest last), one append per request.
+
+    A write that fails part-way (disk full, file size limit) is cut back to where it began, so the
+    log holds only whole lines, and raises :class:`LogWriteError`; ``failures`` counts them.
+    """
 
     def __init__(self, path: Path, *, max_bytes: int, backups: int):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.failures = 0
+        self.last_error: str | None = None
+        self.failing = False
+        self._lock = threading.Lock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._handler = RotatingFileHandler(
-                path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-            )
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666))
         except OSError as error:
             raise UserError(f"{path}: cannot open the prediction log: {error.strerror}") from None
+
+    def _rotate(self) -> None:
+        for number in range(self.backups - 1, 0, -1):
+            older = Path(f"{self.path}.{number}")
+            if older.exists():
+                os.replace(older, f"{self.path}.{number + 1}")
+        os.replace(self.path, f"{self.path}.1")
+
+    def _append(self, data: bytes) -> None:
+        with suppress(FileNotFoundError):
+            size = self.path.stat().st_size
+            if size and size + len(data) > self.max_bytes:
+                self._rotate()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError:
+                os.ftruncate(fd, start)  # no partial line is left for the drift reader
+                raise
+        finally:
+            os.close(fd)
 
     def write(self, served: ServedModel, X: ModelInput, y: np.ndarray) -> None:
         timestamp = datetime.now(UTC).isoformat()
@@ -419,10 +491,27 @@ class PredictionLog:
             ).decode()
             for inputs, prediction in zip(served.validator.records(X), y.tolist(), strict=True)
         ]
-        self._handler.handle(LogRecord("predictions", 20, "", 0, "\n".join(lines), None, None))
+        data = ("\n".join(lines) + "\n").encode()
+        with self._lock:
+            try:
+                self._append(data)
+            except OSError as error:
+                self.failures += 1
+                self.failing = True
+                self.last_error = f"{self.path}: {error.strerror or error}"
+                raise LogWriteError(
+                    f"the prediction log failed ({self.last_error}): {len(lines)} predictions "
+                    "not logged"
+                ) from None
+            self.failing = False
 
-    def close(self) -> None:
-        self._handler.close()
+    def health(self) -> dict:
+        """What /health says about the log: failed writes since start, and whether the last did."""
+        return {
+            "log_failures": self.failures,
+            "log_failing": self.failing,
+            "log_error": self.last_error,
+        }
 
 
 class Problem(BaseModel):
@@ -454,9 +543,13 @@ class Health(BaseModel):
     source: str | None = None
     git_revision: str | None = None
     sha256: str | None = None
+    skops_sha256: str | None = None
     loaded_at: str | None = None
     note: str | None = None
     error: str | None = None
+    log_failures: int = 0
+    log_failing: bool = False
+    log_error: str | None = None
 
 
 ERRORS = {code: {"model": ErrorBody} for code in (400, 413, 415, 422, 503)}
@@ -557,7 +650,6 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         with suppress(UserError):
             await run_in_threadpool(service.reload)
         yield
-        service.log.close()
 
     app = FastAPI(
         title="regpipe prediction service",
@@ -576,9 +668,11 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         served = service.current
         if served is None:
             return JSONResponse(
-                {"status": "no model", "error": service.last_error}, status_code=503
+                {"status": "no model", "error": service.last_error, **service.log.health()},
+                status_code=503,
             )
-        return JSONResponse(served.health())
+        status = {"status": "degraded"} if service.log.failing else {}
+        return JSONResponse({**served.health(), **service.log.health(), **status})
 
     @app.get("/metadata", responses={503: {"model": ErrorBody}})
     async def metadata() -> JSONResponse:
@@ -595,10 +689,20 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
             return _error(415, f"content type {content_type!r}: send application/json")
-        payload = parse_json(await _read_body(request, settings.max_body_bytes))
+        body = await _read_body(request, settings.max_body_bytes)
+        # Parsing, validating and scoring a large batch takes milliseconds of CPU: a worker thread
+        # does it, so the event loop keeps answering /health and other requests meanwhile.
+        return await run_in_threadpool(score, served, body)
+
+    def score(served: ServedModel, body: bytes) -> Response:
+        payload = parse_json(body)
         X = served.validator.validate(payload, max_batch=settings.max_batch)
         y = served.predict(X)
-        service.log.write(served, X, y)
+        try:
+            service.log.write(served, X, y)
+        except LogWriteError as error:
+            if settings.log_required:
+                return _error(503, f"{error}; no prediction returned (serve.log_required)")
         answer = {"model": served.name, "model_version": served.version, "predictions": y.tolist()}
         return Response(orjson.dumps(answer), media_type="application/json")
 

@@ -17,7 +17,7 @@ from regpipe.drift import (
     summary,
 )
 from regpipe.errors import UserError, run
-from regpipe.io import load_model, read_json, read_table, write_json, write_table
+from regpipe.io import load_safe_model, read_json, read_table, write_json, write_table
 from regpipe.params import load_params
 
 
@@ -35,6 +35,9 @@ def main() -> None:
     params = load_params("drift")
     target = load_params("prepare").target
     reference, current = read_table(args.train), read_current(args.current)
+    damaged = current.attrs.get("damaged_lines", [])
+    if damaged:
+        print(f"drift: skipped {len(damaged)} cut last line(s) of the request log: {damaged}")
     features = [column for column in reference.columns if column != target]
     columns = data_drift(
         reference,
@@ -48,7 +51,7 @@ def main() -> None:
         concept = {"drift": None, "reason": reason}
     else:
         card = read_json(args.model_card)
-        model = load_model(args.champion, sha256=card["sha256"])
+        model = load_safe_model(args.champion, sha256=card["skops_sha256"])
         concept = concept_drift(
             y,
             model.predict(X),
@@ -58,6 +61,7 @@ def main() -> None:
     report = {
         "n_reference": len(reference),
         "n_current": len(current),
+        **({"damaged_log_lines": len(damaged)} if damaged else {}),
         "dataset": dataset_verdict(
             columns, drift_share=params.drift_share, strict=params.strict, p_value=params.p_value
         ),

@@ -23,6 +23,7 @@ from regpipe.io import (
     locked_md5,
     read_json,
     read_table,
+    save_safe_model,
     sha256_file,
     write_json,
     write_table,
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--train-metrics-dir", required=True, type=Path)
     parser.add_argument("--out-metrics", required=True)
     parser.add_argument("--out-champion", required=True)
+    parser.add_argument("--out-safe-champion", required=True, help="skops: the form served")
     parser.add_argument("--out-card", required=True, type=Path, help="JSON; Markdown beside it")
     parser.add_argument("--out-predictions-plot", required=True)
     parser.add_argument("--out-residuals-plot", required=True)
@@ -76,9 +78,11 @@ def main() -> None:
 
     with atomic_path(args.out_champion) as tmp:
         shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)
+    save_safe_model(models[champion], args.out_safe_champion)
     card = model_card(
         champion=champion,
         sha256=sha256_file(args.out_champion),
+        skops_sha256=sha256_file(args.out_safe_champion),
         evaluation=report,
         training=read_json(args.train_metrics_dir / f"train_{champion}.json"),
         data_sha256={"train": sha256_file(args.train), "test": sha256_file(args.test)},

@@ -5,7 +5,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from regpipe.contract import training_statistics
-from regpipe.io import save_model, sha256_file, write_json
+from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
 from tests.conftest import ROOT, command_env
 
@@ -49,12 +49,15 @@ def write_workspace(
     max_batch: int = 50,
     max_body_bytes: int = 4096,
 ) -> Path:
-    """``model`` saved as the workspace champion with its card, and the stats of ``frame``."""
+    """``model`` saved as the workspace champion (joblib and skops) with its card, and the stats
+    of ``frame``; not a git checkout, so the card is trusted as a container's mounted one is."""
     save_model(model, path / "models/champion.joblib")
+    save_safe_model(model, path / "models/champion.skops")
     card = {
         "artifact": "champion",
         "model": "ols",
         "sha256": sha256_file(path / "models/champion.joblib"),
+        "skops_sha256": sha256_file(path / "models/champion.skops"),
         "test_metrics": {"rmse": 0.0, "mae": 0.0, "r2": 1.0},
         "gate": {"passed": True, "reasons": []},
         "coef": coefficients(model),
@@ -75,10 +78,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[httpx.Client]:
+def running_server(
+    repo: Path,
+    *args: str,
+    timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Iterator[httpx.Client]:
     """``python -m regpipe.serve serve`` on 127.0.0.1 in ``repo``, until /health answers.
 
-    Yields a client bound to it; the server is stopped by its PID afterwards.
+    Yields a client bound to it; the server is stopped by its PID afterwards. ``env`` adds
+    variables; ``preexec_fn`` runs in the child before the server (e.g. to set a resource limit).
     """
     port = free_port()
     log = server_log(repo, port).open("w")
@@ -86,7 +96,8 @@ def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[ht
         [sys.executable, "-m", "regpipe.serve", "serve", "--host", "127.0.0.1"]
         + ["--port", str(port), *args],
         cwd=repo,
-        env=command_env(),
+        env={**command_env(), **(env or {})},
+        preexec_fn=preexec_fn,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -113,7 +124,6 @@ def running_server(repo: Path, *args: str, timeout: float = 60.0) -> Iterator[ht
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        log.close()
 
 
 def server_log(repo: Path, port: int) -> Path:

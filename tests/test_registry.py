@@ -44,9 +44,9 @@ def test_metrics_paths_are_the_evaluate_stage_outputs() -> None:
     assert registry.ARTIFACT in dvc_yaml["artifacts"]
 
 
-def predictions(model_path: Path, sha256: str, repo: Path) -> np.ndarray:
+def predictions(model: object, repo: Path) -> np.ndarray:
     X = read_table(repo / "data/prepared/test.parquet").drop(columns="target")
-    return load_model(model_path, sha256=sha256).predict(X)
+    return model.predict(X)
 
 
 def test_register_promote_change_rollback_restore(
@@ -58,8 +58,10 @@ def test_register_promote_change_rollback_restore(
     assert sh("git", "cat-file", "-t", f"champion@{v1}", cwd=repo).stdout.strip() == "tag"
     registry.promote(repo, v1, stage="prod")
     v1_lock = yaml.safe_load(sh("git", "show", f"champion@{v1}:dvc.lock", cwd=repo).stdout)
-    v1_sha = json.loads((repo / registry.MODEL_CARD).read_text())["sha256"]
-    v1_predictions = predictions(repo / "models/champion.joblib", v1_sha, repo)
+    v1_card = json.loads((repo / registry.MODEL_CARD).read_text())
+    v1_sha = v1_card["skops_sha256"]  # the registry serves the skops file
+    v1_joblib = load_model(repo / "models/champion.joblib", sha256=v1_card["sha256"])
+    v1_predictions = predictions(v1_joblib, repo)
 
     assert "already registered in this commit" in refused(repo, "register")
     with pytest.raises(UserError, match="unknown stage 'production'; valid stages"):
@@ -83,7 +85,8 @@ def test_register_promote_change_rollback_restore(
     assert (prod.version, prod.sha256) == (v1, v1_sha)
     assert prod.rev == sh("git", "rev-list", "-n1", f"champion@{v1}", cwd=repo).stdout.strip()
     assert sha256_file(prod.path) == v1_sha
-    np.testing.assert_array_equal(predictions(prod.path, prod.sha256, repo), v1_predictions)
+    # The skops model, loaded without unpickling, predicts exactly what the joblib does.
+    np.testing.assert_array_equal(predictions(prod.model, repo), v1_predictions)
 
     # GTO and DVC read the same tags: both see v1 back in prod.
     shown = json.loads(sh("gto", "show", "champion", "--json", cwd=repo).stdout)
@@ -95,7 +98,7 @@ def test_register_promote_change_rollback_restore(
     fetched = tmp_path / "dvc-get" / "model.joblib"
     fetched.parent.mkdir()
     sh("dvc", "artifacts", "get", ".", "champion", "--stage", "prod", "-o", str(fetched), cwd=repo)
-    assert sha256_file(fetched) == v1_sha
+    assert sha256_file(fetched) == v1_card["sha256"]  # the artifact stays the joblib
 
     listed = json.loads(cli(repo, "list", "--json").stdout)
     assert [(v["version"], v["stages"], v["gate"]["passed"]) for v in listed] == [
@@ -115,7 +118,7 @@ def test_register_promote_change_rollback_restore(
     registry_cli.main(
         ["--repo", str(repo), "checkout", "v0.0.2", "--model-only", "-o", str(out_dir)]
     )
-    assert sha256_file(out_dir / "champion-v0.0.2.joblib") == v2_ref.sha256
+    assert sha256_file(out_dir / "champion-v0.0.2.skops") == v2_ref.sha256
 
     cli(repo, "checkout", "--stage", "prod")
     for stage in v1_lock["stages"].values():
@@ -169,13 +172,13 @@ class CreatesMarker:
         return (os.mkdir, (str(self.marker),))
 
 
-def test_a_tampered_model_is_refused_before_unpickling(repo_copy: Path, tmp_path: Path) -> None:
+def test_a_tampered_model_is_refused_before_loading(repo_copy: Path, tmp_path: Path) -> None:
     cli(repo_copy, "register")
     lock = yaml.safe_load((repo_copy / "dvc.lock").read_text())
     md5 = next(
         out["md5"]
         for out in lock["stages"]["evaluate"]["outs"]
-        if out["path"] == "models/champion.joblib"
+        if out["path"] == "models/champion.skops"
     )
     cached = repo_copy / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     marker = tmp_path / "unpickled"
@@ -189,7 +192,7 @@ def test_a_tampered_model_is_refused_before_unpickling(repo_copy: Path, tmp_path
     )
     card = registry.committed_json(repo_copy, "HEAD", registry.MODEL_CARD)
     with pytest.raises(UserError, match="refusing to load"):
-        load_model(cached, sha256=card["sha256"])
+        load_model(cached, sha256=card["skops_sha256"])
     assert not marker.exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -222,4 +225,4 @@ def test_pushed_tags_and_data_serve_a_fresh_clone(repo_copy: Path, tmp_path: Pat
     assert (clone / "dvc.lock").is_file() and not (clone / "models/champion.joblib").exists()
     ref = registry.fetch_model(clone, stage="prod", out_dir=tmp_path / "deploy")
     expected = registry.committed_json(repo_copy, "champion@v0.0.1", registry.MODEL_CARD)
-    assert (ref.version, ref.sha256) == ("v0.0.1", expected["sha256"])
+    assert (ref.version, ref.sha256) == ("v0.0.1", expected["skops_sha256"])

@@ -42,15 +42,15 @@ def client(workspace: Path) -> httpx.Client:
 
     What it answered before the reload is kept in ``client.without_model``.
     """
-    model_file = workspace / "models/champion.joblib"
-    model_file.rename(workspace / "elsewhere.joblib")
+    model_file = workspace / "models/champion.skops"
+    model_file.rename(workspace / "elsewhere.skops")
     with running_server(workspace, "--workspace") as client:
         client.without_model = {
             "health": client.get("/health"),
             "predict": client.post("/predict", json=GOOD),
             "metadata": client.get("/metadata"),
         }
-        (workspace / "elsewhere.joblib").rename(model_file)
+        (workspace / "elsewhere.skops").rename(model_file)
         client.without_model["reload"] = client.post("/reload")
         yield client
 
@@ -154,7 +154,6 @@ def test_log_rotates_by_size_and_reads_back_whole(workspace: Path, model: object
     X = np.arange(30.0).reshape(10, 3)
     for start in range(0, 10, 2):  # five requests of two records
         log.write(served, X[start : start + 2], X[start : start + 2, 0] * 10)
-    log.close()
     assert len(list(path.parent.iterdir())) > 1, "the log rotated"
     frame = read_request_log(path)
     assert frame[FEATURES].to_numpy().tolist() == X.tolist(), "every record, oldest first"
@@ -314,7 +313,7 @@ def test_no_input_gets_a_5xx(client: httpx.Client, payload: object) -> None:
 def test_reload_keeps_serving_when_the_new_model_is_refused(
     client: httpx.Client, workspace: Path
 ) -> None:
-    model_file = workspace / "models/champion.joblib"
+    model_file = workspace / "models/champion.skops"
     original = model_file.read_bytes()
     model_file.write_bytes(original + b"tampered")
     try:

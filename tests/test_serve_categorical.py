@@ -155,7 +155,6 @@ def test_log_keeps_the_normalised_labels_as_strings(
     X = served.validator.validate(records, max_batch=None)
     log = PredictionLog(tmp_path / "predictions.jsonl", max_bytes=10_000, backups=1)
     log.write(served, X, served.predict(X))
-    log.close()
     current = read_request_log(tmp_path / "predictions.jsonl")
     assert current["c0"].tolist() == ["b", "a", "new"]
     assert current["c0"].map(type).tolist() == [str, str, str]
