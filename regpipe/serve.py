@@ -349,22 +349,31 @@ def git_revision(repo: Path) -> str | None:
 
 def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     """The model to serve: the registry's (stage or version), else the workspace champion."""
-    training_stats = read_json(repo / settings.train_stats)
     if not settings.use_registry:
         note = "serve.use_registry is false: serving the workspace champion"
     else:
-        from regpipe.registry import NoRegisteredVersion, fetch_model
+        from regpipe.registry import NoRegisteredVersion, fetch_model, read_output
 
         stage = None if settings.version else settings.stage
+        signers = settings.allowed_signers and repo / settings.allowed_signers
         try:
             with tempfile.TemporaryDirectory(prefix="regpipe-serve-") as out_dir:
-                ref = fetch_model(repo, stage=stage, version=settings.version, out_dir=out_dir)
+                ref = fetch_model(
+                    repo,
+                    stage=stage,
+                    version=settings.version,
+                    out_dir=out_dir,
+                    allowed_signers=signers or None,
+                )
                 model = load_model(ref.path, sha256=ref.sha256)
         except NoRegisteredVersion as error:
-            if settings.version:
+            if settings.version or signers:  # a trust root never falls back to unsigned files
                 raise
             note = f"{error}: serving the workspace champion"
         else:
+            # The version's own training statistics: a fresh clone has no workspace outputs.
+            tag = f"{ref.name}@{ref.version}"
+            stats = read_output(repo, settings.train_stats, rev=ref.rev, tag=tag)
             return ServedModel(
                 model=model,
                 name=ref.name,
@@ -374,9 +383,10 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                 git_revision=ref.rev,
                 sha256=ref.sha256,
                 card=ref.card,
-                training_stats=training_stats,
+                training_stats=json.loads(stats),
                 note=None,
             )
+    training_stats = read_json(repo / settings.train_stats)
     card = read_json(repo / settings.model_card)
     if not card.get("sha256"):
         raise UserError(f"{settings.model_card}: no sha256: refusing to load an unverified model")
