@@ -21,8 +21,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 # The default remote `local` as an absolute URL in this clone's config.local (git ignores it):
 # .dvc/config's relative `../../regpipe-dvc-storage`, read from another commit (`dvc push
-# --all-tags`, `dvc artifacts get`), resolves against another base. Kept if it exists.
-.dvc/config.local: | $(VENV)/.installed
+# --all-tags`, `dvc artifacts get`), resolves against another base. Kept if it exists; `setup`
+# lists it after the venv, whose dvc it runs.
+.dvc/config.local:
 	dvc remote modify --local local url "$(abspath $(CURDIR)/..)/regpipe-dvc-storage"
 
 repro: setup ## run the whole pipeline with dvc repro
