@@ -355,7 +355,7 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
         from regpipe.registry import NoRegisteredVersion, fetch_model, read_output
 
         stage = None if settings.version else settings.stage
-        signers = settings.allowed_signers and repo / settings.allowed_signers
+        signers = repo / settings.allowed_signers if settings.allowed_signers else None
         try:
             with tempfile.TemporaryDirectory(prefix="regpipe-serve-") as out_dir:
                 ref = fetch_model(
@@ -363,7 +363,7 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                     stage=stage,
                     version=settings.version,
                     out_dir=out_dir,
-                    allowed_signers=signers or None,
+                    allowed_signers=signers,
                 )
                 model = load_model(ref.path, sha256=ref.sha256)
         except NoRegisteredVersion as error:
