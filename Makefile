@@ -11,13 +11,20 @@ export PATH := $(BIN):$(PATH)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## create .venv with the pinned, hash-checked requirements
+setup: $(VENV)/.installed .dvc/config.local ## create .venv with the pinned, hash-checked requirements
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# The default remote `local` as an absolute URL in this clone's config.local (git ignores it):
+# .dvc/config's relative `../../regpipe-dvc-storage`, read from another commit (`dvc push
+# --all-tags`, `dvc artifacts get`), resolves against another base. Kept if it exists; `setup`
+# lists it after the venv, whose dvc it runs.
+.dvc/config.local:
+	dvc remote modify --local local url "$(abspath $(CURDIR)/..)/regpipe-dvc-storage"
 
 repro: setup ## run the whole pipeline with dvc repro
 	dvc repro

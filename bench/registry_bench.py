@@ -37,9 +37,9 @@ def tag(repo: Path, name: str, message: str, when: int, rev: str = "HEAD") -> No
     subprocess.run(["git", "tag", "-a", name, "-m", message, rev], cwd=repo, env=env, check=True)
 
 
-def make_versions(repo: Path) -> None:
+def make_versions(repo: Path, count: int = N_VERSIONS) -> None:
     prod = 0
-    for number in range(1, N_VERSIONS + 1):
+    for number in range(1, count + 1):
         (repo / "NOTES.txt").write_text(f"release note {number}\n")
         sh("git", "add", "NOTES.txt", cwd=repo)
         sh("git", "commit", "-q", "-m", f"note {number}", cwd=repo)

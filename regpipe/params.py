@@ -260,6 +260,11 @@ class Serve(Section):
     use_registry: bool = Field(
         description="false: always serve the workspace champion (a container with a mounted model)"
     )
+    allowed_signers: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description="git allowed-signers file: only registry versions whose tags one of its SSH "
+        "keys signed are served or fetched (null: no signature check)",
+    )
     model: Annotated[str, Field(min_length=1)] = Field(description="the workspace champion")
     model_card: Annotated[str, Field(min_length=1)]
     train_stats: Annotated[str, Field(min_length=1)] = Field(

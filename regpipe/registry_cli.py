@@ -1,4 +1,4 @@
-"""`regpipe-registry`: register, promote, list, roll back and restore champion versions.
+"""`regpipe-registry`: register, promote, list, roll back, restore and publish champion versions.
 
 The logic is in regpipe.registry; this module only parses arguments and prints.
 """
@@ -56,10 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repo", type=Path, default=Path("."), help="the git/DVC repository")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    register = commands.add_parser("register", help="tag HEAD's champion as a new version")
+    sign = argparse.ArgumentParser(add_help=False)
+    sign.add_argument(
+        "--sign", action="store_true", help="SSH-sign the tag (git's user.signingkey)"
+    )
+    register = commands.add_parser(
+        "register", parents=[sign], help="tag HEAD's champion as a new version"
+    )
     register.add_argument("--version", help="e.g. v1.0.0 (default: bump the latest's patch)")
 
-    promote = commands.add_parser("promote", help="assign a stage to a version")
+    promote = commands.add_parser("promote", parents=[sign], help="assign a stage to a version")
     promote.add_argument("version")
     promote.add_argument("--stage", required=True)
 
@@ -71,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     show_which.add_argument("version", nargs="?")
     show_which.add_argument("--stage")
 
-    rollback = commands.add_parser("rollback", help="move a stage back to the version before")
+    rollback = commands.add_parser(
+        "rollback", parents=[sign], help="move a stage back to the version before"
+    )
     rollback.add_argument("--stage", required=True)
     rollback.add_argument("--to", metavar="VERSION", help="this version instead of the previous")
 
@@ -83,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         "--model-only", action="store_true", help="fetch only the verified model file into -o DIR"
     )
     checkout.add_argument("-o", "--out-dir", type=Path, help="target directory for --model-only")
+    checkout.add_argument(
+        "--force",
+        action="store_true",
+        help="discard outputs that differ from dvc.lock and no cache holds",
+    )
+
+    publish = commands.add_parser(
+        "publish", help="push every registered version's DVC objects, then the registry tags"
+    )
+    publish.add_argument("--git-remote", default="origin", help="where the tags go (origin)")
     return parser
 
 
@@ -90,11 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     repo = args.repo
     if args.command == "register":
-        item = registry.register(repo, version=args.version)
-        print(f"registered {registry.ARTIFACT}@{item.version} at {item.rev[:12]}")
-        print("publish: git push origin --tags && dvc push")
+        item = registry.register(repo, version=args.version, sign=args.sign)
+        print(f"registered {item.tag} at {item.rev[:12]}")
+        print("publish: regpipe-registry publish")
     elif args.command == "promote":
-        item = registry.promote(repo, args.version, stage=args.stage)
+        item = registry.promote(repo, args.version, stage=args.stage, sign=args.sign)
         print(f"{args.stage}: {registry.ARTIFACT}@{item.version} ({item.rev[:12]})")
     elif args.command == "list":
         items = registry.versions(repo)
@@ -106,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         item = registry.find_version(repo, version=args.version, stage=args.stage)
         print(json.dumps({**_summary(item), "evaluation": item.evaluation}, indent=2))
     elif args.command == "rollback":
-        item = registry.rollback(repo, stage=args.stage, to=args.to)
+        item = registry.rollback(repo, stage=args.stage, to=args.to, sign=args.sign)
         print(f"{args.stage}: rolled back to {registry.ARTIFACT}@{item.version} ({item.rev[:12]})")
     elif args.command == "checkout":
         if args.model_only:
@@ -117,11 +135,24 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(f"{ref.path}  sha256 {ref.sha256} ({registry.ARTIFACT}@{ref.version})")
         else:
-            item = registry.checkout(repo, version=args.version, stage=args.stage)
+            item = registry.checkout(
+                repo,
+                version=args.version,
+                stage=args.stage,
+                force=args.force,
+                allowed_signers=registry.trust_root(repo),
+            )
             print(
-                f"workspace at {registry.ARTIFACT}@{item.version} ({item.rev[:12]}), detached "
+                f"workspace at {item.tag} ({item.rev[:12]}), detached "
                 "HEAD; `git switch -` returns to your branch, then `dvc checkout`"
             )
+    elif args.command == "publish":
+        done = registry.publish(repo, git_remote=args.git_remote)
+        print(
+            f"published {done.versions} versions of {registry.ARTIFACT}: {done.objects} DVC "
+            f"objects uploaded to {done.dvc_remote!r} ({done.dvc_url}), the rest already there; "
+            f"{done.tags} registry tags on {done.git_remote!r} ({done.new_tags} new)"
+        )
 
 
 def cli() -> None:

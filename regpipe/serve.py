@@ -378,21 +378,30 @@ def committed_card(repo: Path, card_path: str) -> dict:
 
 def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     """The model to serve: the registry's (stage or version), else the workspace champion."""
-    training_stats = read_json(repo / settings.train_stats)
     if not settings.use_registry:
         note = "serve.use_registry is false: serving the workspace champion"
     else:
-        from regpipe.registry import NoRegisteredVersion, fetch_model
+        from regpipe.registry import NoRegisteredVersion, fetch_model, read_output
 
         stage = None if settings.version else settings.stage
+        signers = repo / settings.allowed_signers if settings.allowed_signers else None
         try:
             with tempfile.TemporaryDirectory(prefix="regpipe-serve-") as out_dir:
-                ref = fetch_model(repo, stage=stage, version=settings.version, out_dir=out_dir)
+                ref = fetch_model(
+                    repo,
+                    stage=stage,
+                    version=settings.version,
+                    out_dir=out_dir,
+                    allowed_signers=signers,
+                )
         except NoRegisteredVersion as error:
-            if settings.version:
+            if settings.version or signers:  # a trust root never falls back to unsigned files
                 raise
             note = f"{error}: serving the workspace champion"
         else:
+            # The version's own training statistics: a fresh clone has no workspace outputs.
+            tag = f"{ref.name}@{ref.version}"
+            stats = read_output(repo, settings.train_stats, rev=ref.rev, tag=tag)
             return ServedModel(
                 model=ref.model,
                 name=ref.name,
@@ -402,9 +411,10 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                 git_revision=ref.rev,
                 sha256=ref.card["sha256"],
                 card=ref.card,
-                training_stats=training_stats,
+                training_stats=json.loads(stats),
                 note=None,
             )
+    training_stats = read_json(repo / settings.train_stats)
     card = committed_card(repo, settings.model_card)
     if not card.get("skops_sha256"):
         raise UserError(
