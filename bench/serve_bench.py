@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regpipe.io import load_model, read_json, read_table
+from regpipe.io import read_table
 from regpipe.serve import load_served_model, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,8 +113,7 @@ def in_process(records: list[dict], *, repeat: int) -> dict:
     """The same work without HTTP: bare model.predict, and validation + predict as the app does."""
     settings = load_settings(ROOT / "params.yaml", overrides={"use_registry": False})
     served = load_served_model(settings, ROOT)
-    card = read_json(ROOT / settings.model_card)
-    model = load_model(ROOT / settings.model, sha256=card["sha256"])
+    model = served.model
     frame = pd.DataFrame(records, columns=list(served.features))
 
     def timed(call) -> float:

@@ -56,6 +56,9 @@ from regpipe.params import PARAMS_FILE, Serve, parse_section, parse_yaml, read_p
 ENV_PREFIX = "REGPIPE_SERVE_"
 WORKSPACE_VERSION = "workspace"
 MAX_ERRORS_SHOWN = 20
+# Up to ~100 records: scored in well under a millisecond (bench/README.md), less than the hop to
+# a worker thread costs, so on the event loop; larger bodies are scored in the threadpool.
+INLINE_BODY_BYTES = 16 * 1024
 RANGE_KEYS = ("min", "max", "mean", "std", "q01", "q99")
 UNSEEN_LEVEL = (
     "labels are normalised as prepare does (trimmed, inner spaces single, lower case); a level "
@@ -700,6 +703,8 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         if content_type.split(";")[0].strip().lower() != "application/json":
             return _error(415, f"content type {content_type!r}: send application/json")
         body = await _read_body(request, settings.max_body_bytes)
+        if len(body) <= INLINE_BODY_BYTES:
+            return score(served, body)
         # Parsing, validating and scoring a large batch takes milliseconds of CPU: a worker thread
         # does it, so the event loop keeps answering /health and other requests meanwhile.
         return await run_in_threadpool(score, served, body)
