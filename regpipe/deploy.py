@@ -74,9 +74,11 @@ def find_engine() -> Engine:
     )
 
 
-def build_image(engine: Engine, context: Path, image: str, base_image: str | None) -> float:
+def build_image(
+    engine: Engine, context: Path, image: str, base_image: str | None, *, no_cache: bool = False
+) -> float:
     """Build the service image from ``context``'s Dockerfile; returns the seconds it took."""
-    args = ["build", "-t", image]
+    args = ["build", "-t", image, *(["--no-cache"] if no_cache else [])]
     if engine.is_podman:
         args += ["--format", "docker", *PODMAN_ULIMITS]  # OCI format would drop HEALTHCHECK
     if base_image:
