@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from regpipe import deploy
 from serve_bench import free_port  # bench/ is on sys.path when run as a script
+
+from regpipe import deploy
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "localhost/regpipe-serve:bench"
