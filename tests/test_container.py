@@ -22,6 +22,11 @@ from regpipe.io import load_model, read_json
 from tests.conftest import ROOT
 from tests.serving import free_port
 
+# The file the service loads and the model card's field holding its SHA-256. Issue 15 switches
+# them to models/champion.skops and skops_sha256: this line and the Dockerfile's
+# REGPIPE_SERVE_MODEL default are what change with it.
+SERVED_MODEL, SERVED_HASH = "models/champion.joblib", "sha256"
+MOUNTED_MODEL = "/model/" + Path(SERVED_MODEL).name
 IMAGE = "localhost/regpipe-serve:test"  # one tag, rebuilt from the layer cache by each run
 
 
@@ -37,7 +42,7 @@ def model_folder(built_repo: Path, folder: Path) -> Path:
     copy2 keeps the 600 mode the pipeline's atomic writes leave; make_readable must fix it."""
     folder.mkdir()
     for source, name in [
-        ("models/champion.joblib", "champion.joblib"),
+        (SERVED_MODEL, Path(SERVED_MODEL).name),
         ("metrics/model_card.json", "model_card.json"),
         ("data/prepared/train_stats.json", "train_stats.json"),
     ]:
@@ -78,8 +83,9 @@ def test_container_is_healthy_and_serves_the_mounted_model(
     assert deploy.health_status(engine, name) == "healthy"
     card = read_json(built_repo / "metrics/model_card.json")
     health = client.get("/health").json()
-    assert health["sha256"] == card["sha256"] and health["source"] == "workspace"
+    assert health["sha256"] == card[SERVED_HASH] and health["source"] == "workspace"
 
+    # scikit-learn's own artifact, independent of the file the service loads
     model = load_model(built_repo / "models/champion.joblib", sha256=card["sha256"])
     test = pd.read_parquet(built_repo / "data/prepared/test.parquet")
     X = test[list(model.feature_names_in_)].head(5)
@@ -96,10 +102,10 @@ def test_container_user_is_not_root_and_the_model_is_read_only(
     assert engine("exec", name, "id", "-un") == "regpipe"
     assert engine("exec", name, "id", "-u") != "0"
     with pytest.raises(UserError, match="Permission denied"):
-        engine("exec", name, "touch", "/model/champion.joblib")
+        engine("exec", name, "touch", MOUNTED_MODEL)
     # Even root inside the container cannot change the model: the mount itself is read-only.
     with pytest.raises(UserError, match="Read-only file system"):
-        engine("exec", "--user", "root", name, "touch", "/model/champion.joblib")
+        engine("exec", "--user", "root", name, "touch", MOUNTED_MODEL)
     mounts = json.loads(engine("inspect", "--format", "{{json .Mounts}}", name))
     assert {mount["Destination"]: mount["RW"] for mount in mounts} == {
         "/model": False,

@@ -15,17 +15,17 @@ from regpipe.errors import UserError
 from regpipe.io import sha256_file
 from tests.conftest import ROOT, sh
 from tests.serving import free_port
-from tests.test_container import IMAGE
+from tests.test_container import IMAGE, SERVED_HASH, SERVED_MODEL
 from tests.test_registry import commit_all
 
 WORKFLOW = ROOT / ".github/workflows/deploy.yml"
 
 
 def model_cache_object(repo: Path) -> Path:
-    """The DVC cache file holding the champion's bytes (dvc.lock's md5 of the evaluate output)."""
+    """The DVC cache file holding the served model's bytes (dvc.lock's md5 of evaluate's output)."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     outs = lock["stages"]["evaluate"]["outs"]
-    md5 = next(out["md5"] for out in outs if out["path"] == "models/champion.joblib")
+    md5 = next(out["md5"] for out in outs if out["path"] == SERVED_MODEL)
     return repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
 
 
@@ -36,8 +36,9 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
     card = json.loads((repo / registry.MODEL_CARD).read_text())
 
     release = deploy.fetch_release(repo, "champion#prod#1", tmp_path / "one")
-    assert (release.stage, release.version, release.model_file) == ("prod", v1, "champion.joblib")
-    assert sha256_file(release.folder / release.model_file) == card["sha256"]
+    served = Path(SERVED_MODEL).name
+    assert (release.stage, release.version, release.model_file) == ("prod", v1, served)
+    assert sha256_file(release.folder / release.model_file) == card[SERVED_HASH]
     assert (release.folder / "model_card.json").read_bytes() == (
         repo / registry.MODEL_CARD
     ).read_bytes()
