@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from regpipe import deploy
+from regpipe.errors import UserError
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -66,3 +69,31 @@ def repo_copy(built_repo: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "repo"
     shutil.copytree(built_repo, copy, symlinks=True)
     return copy
+
+
+@pytest.fixture(scope="session")
+def engine() -> deploy.Engine:
+    """podman or docker; the container tests skip without one (.ci/run installs podman)."""
+    try:
+        return deploy.find_engine()
+    except UserError as error:
+        pytest.skip(str(error))
+
+
+@pytest.fixture(scope="session")
+def base_image(engine: deploy.Engine) -> str | None:
+    """``REGPIPE_BASE_IMAGE``, else the local one scripts/base-image.sh makes (its tarball is
+    cached under ~/.cache/regpipe, so only a machine's first run pays), else the Dockerfile's."""
+    if os.environ.get("REGPIPE_BASE_IMAGE"):
+        return os.environ["REGPIPE_BASE_IMAGE"]
+    if not shutil.which("mmdebstrap"):
+        return None  # the Dockerfile's default, from a registry
+    script = subprocess.run(
+        [ROOT / "scripts/base-image.sh"],
+        env={**os.environ, "REGPIPE_CONTAINER_ENGINE": engine.program},
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert script.returncode == 0, script.stderr
+    return script.stdout.strip().splitlines()[-1]

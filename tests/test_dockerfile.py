@@ -1,5 +1,6 @@
-"""The Dockerfile, checked without a container engine (there is none on the build machine): every
-file it copies exists, its settings are valid, and its command and health check are the app's."""
+"""The Dockerfile, checked without a container engine (tests/test_container.py builds and runs it
+where one is installed): every file it copies exists and is in the build context, its settings are
+valid, and its command and health check are the app's."""
 
 import importlib
 import json
@@ -74,4 +75,23 @@ def test_command_and_healthcheck_are_the_service_entry_point(
     (healthcheck,) = instructions("HEALTHCHECK")
     assert "/health" in healthcheck and ":8000/" in healthcheck
     assert instructions("USER") == ["regpipe"]
-    assert instructions("FROM")[0].endswith("-slim")
+    assert instructions("FROM") == ["${BASE_IMAGE}"]
+    (default,) = [arg.split("=", 1)[1] for arg in instructions("ARG") if arg.startswith("BASE_")]
+    assert default.endswith("-slim"), "the default base: Python 3.11 slim, from a registry"
+
+
+def test_the_build_context_holds_what_the_dockerfile_copies() -> None:
+    """.dockerignore keeps the context small (no .venv, DVC cache, data, models) but complete."""
+    import pathspec
+
+    ignored = pathspec.PathSpec.from_lines(
+        "gitwildmatch", (ROOT / ".dockerignore").read_text().splitlines()
+    )
+    sources = [source for args in instructions("COPY") for source in args.split()[:-1]]
+    for source in sources:
+        copied = ROOT / source
+        for path in [copied] if copied.is_file() else copied.rglob("*.py"):
+            relative = path.relative_to(ROOT).as_posix()
+            assert not ignored.match_file(relative), f"{relative}: excluded by .dockerignore"
+    for heavy in [".venv/bin/python", ".dvc/cache/x", "models/champion.joblib", "data/raw/x"]:
+        assert ignored.match_file(heavy)
