@@ -203,7 +203,7 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 420
         while True:
             if process.poll() is not None:
                 raise AssertionError((folder / "server.log").read_text())
