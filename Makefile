@@ -6,7 +6,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup repro test lint lock bench-search serve exp-show sweep report cache-verify
+.PHONY: help setup setup-mlflow mlflow-sync mlflow-ui repro test lint lock bench-search serve exp-show \
+	sweep report cache-verify
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -26,10 +27,27 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 .dvc/config.local:
 	dvc remote modify --local local url "$(abspath $(CURDIR)/..)/regpipe-dvc-storage"
 
+setup-mlflow: $(VENV)/.installed-mlflow ## add the optional MLflow extra (requirements-mlflow.txt)
+
+$(VENV)/.installed-mlflow: $(VENV)/.installed requirements-mlflow.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt -r requirements-mlflow.txt
+	touch $@
+
+mlflow-sync: setup-mlflow ## log runs and the registry to MLflow (ARGS="--tracking-uri URI")
+	regpipe-mlflow sync $(ARGS)
+
+# The web UI needs the full `mlflow` package, whose pins (pyarrow<26) exclude the project's
+# pyarrow: it gets a venv of its own and only reads the store that `make mlflow-sync` wrote.
+UI_VENV := .venv-mlflow-ui
+mlflow-ui: ## the MLflow web UI on the default store (own venv: requirements-mlflow-ui.txt)
+	test -x $(UI_VENV)/bin/python || $(PYTHON) -m venv $(UI_VENV)
+	$(UI_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-mlflow-ui.txt
+	$(UI_VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db $(ARGS)
+
 repro: setup ## run the whole pipeline with dvc repro
 	dvc repro
 
-test: setup ## run the test suite
+test: setup setup-mlflow ## run the test suite (with the MLflow extra its tests need)
 	python -m pytest
 
 lint: setup ## ruff check and format check
@@ -41,7 +59,7 @@ bench-search: setup ## the alpha-search benchmark: fast search vs GridSearchCV (
 
 lock: ## recompile the hashed pins (requirements*.txt) from requirements*.in
 	$(BIN)/python -m pip install --quiet pip-tools
-	for name in requirements requirements-serve; do \
+	for name in requirements requirements-serve requirements-mlflow requirements-mlflow-ui; do \
 		$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 			--no-emit-index-url --no-emit-find-links -o $$name.txt $$name.in || exit 1; \
 	done

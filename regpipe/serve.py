@@ -49,6 +49,7 @@ from typing_extensions import TypedDict
 
 from regpipe.contract import normalise_category
 from regpipe.errors import UserError, run
+from regpipe.form import add_form_page
 from regpipe.io import load_safe_model, read_json, read_table, write_table
 from regpipe.models import ESTIMATORS, categorical_levels
 from regpipe.params import PARAMS_FILE, Serve, parse_section, parse_yaml, read_params_file
@@ -743,6 +744,7 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
         return schema
 
     app.openapi = openapi
+    add_form_page(app)
     return app
 
 
