@@ -36,6 +36,9 @@ NO_SCENARIO = {
     "missing_rate": {},
     "relabel": None,
 }
+# Fewer bootstrap refits than the default 100: the decomposition is not what these tests check,
+# and it is most of evaluate's time on small tables.
+LEAN = {"n_bootstrap": 20}
 # name: (package, file inside it, prepare keys beyond the target; what the table brings)
 CORPUS = {
     # 59 missing targets (fixed: rows dropped), three text columns
@@ -150,6 +153,7 @@ def test_real_table_through_dvc_repro(name: str, tmp_path: Path) -> None:
                 "current": NO_SCENARIO,  # the default scenario names a Diabetes column
             },
             "prepare": {"target": target, **prepare},
+            "evaluate": LEAN,
         },
     )
 
@@ -191,7 +195,10 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
     synthetic = {"n_samples": 2000, "n_categorical": 2, "n_levels": 3}
     repro_with(
         repo,
-        {"generate": {"source": "synthetic", "synthetic": synthetic, "current": NO_SCENARIO}},
+        {
+            "generate": {"source": "synthetic", "synthetic": synthetic, "current": NO_SCENARIO},
+            "evaluate": LEAN,
+        },
     )
     card = json.loads((repo / "metrics/model_card.json").read_text())
     assert {"c0_b", "c0_c", "c1_b", "c1_c"} <= set(card["coef"])
