@@ -239,10 +239,10 @@ def test_swapped_model_is_refused_by_the_evaluate_stage(repo_copy: Path, built_r
 
 @contextmanager
 def unwritable(directory: Path, fault: str) -> Iterator[None]:
-    """``directory`` as a full disk (a 64 KiB tmpfs, smaller than the stage's output) or as a
+    """``directory`` as a full disk (a 16 KiB tmpfs, smaller than the stage's output) or as a
     read-only file system, for the duration of the block. Mounting needs root; without it the
     read-only case falls back to permissions, and the disk-full case is skipped."""
-    options = "size=64k" if fault == "disk full" else "ro"
+    options = "size=16k" if fault == "disk full" else "ro"
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
         capture_output=True,
@@ -267,7 +267,7 @@ def unwritable(directory: Path, fault: str) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ("disk full", "data/prepared/current.csv: write failed: No space left on device"),
+        ("disk full", "data/raw/data.parquet: write failed: No space left on device"),
         ("read-only", "data/raw/data.parquet: cannot write here: "),
     ],
 )
