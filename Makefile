@@ -14,9 +14,10 @@ help: ## list the targets
 
 setup: $(VENV)/.installed .dvc/config.local ## create .venv with the pinned, hash-checked requirements
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-corpus.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.txt
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-corpus.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

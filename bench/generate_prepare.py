@@ -46,7 +46,6 @@ def bench(n_samples: int) -> dict[str, float]:
                 str(ROOT / "stages/generate.py"),
                 "--out-data=raw/data.parquet",
                 "--out-truth=raw/truth.json",
-                "--out-current=raw/current.csv",
             ],
             work,
         )

@@ -12,6 +12,7 @@ which only prepare should pay.
 """
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +28,23 @@ HISTOGRAM_BINS = 10
 MAX_ROWS_SHOWN = 10
 MAX_LEVELS = 50
 RANGE_MARGIN = 0.1  # an inferred range is the observed one widened by this share on each side
+MAX_ABS = 1e100  # a larger number's square overflows float64 in the least-squares solve
 NUMERIC_SHARE = 0.9  # a text column is inferred numeric when this share of its values are numbers
 
 CHECKS = ("columns", "types", "finite", "range", "missing", "duplicates", "target")
 FIXABLE = ("types", "finite", "range", "missing", "duplicates", "target")
+# The params key (or file) that changes what each check does, named in every failure message.
+POLICY_HINTS = {
+    "columns": "add the column, list it in prepare.drop_columns, or delete data_contract.yaml "
+    "to infer the contract again",
+    "types": "prepare.on_violation.types: fix sets them missing",
+    "finite": "prepare.on_violation.finite: fix sets them missing",
+    "range": "prepare.on_violation.range: fix clips them (unknown levels: missing)",
+    "missing": "prepare.on_violation.missing: fix imputes them, or raise the column's "
+    "max_missing in data_contract.yaml",
+    "duplicates": "prepare.on_violation.duplicates: keep counts them, fix drops them",
+    "target": "prepare.on_violation.target: fix drops those rows",
+}
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
 
 
@@ -70,13 +84,15 @@ def _changed(before: pd.Series, after: pd.Series) -> int:
 # the contract ------------------------------------------------------------------------------
 
 
-def infer_contract(frame: pd.DataFrame, *, target: str, max_missing: float) -> dict:
+def infer_contract(
+    frame: pd.DataFrame, *, target: str, max_missing: float, max_levels: int = MAX_LEVELS
+) -> dict:
     """A contract that ``frame`` meets: each column's type, range or levels, and missing share.
 
     A text column whose values (after normalisation) are mostly numbers (NUMERIC_SHARE) is
     numeric, the rest being type violations; any other text column is categorical if it has at
-    most MAX_LEVELS levels. Ranges are the observed ones widened by RANGE_MARGIN of their width
-    on each side, so close-by new data still passes.
+    most ``max_levels`` levels (prepare.max_levels). Ranges are the observed ones widened by
+    RANGE_MARGIN of their width on each side, so close-by new data still passes.
     """
     if target not in frame.columns:
         raise ContractError(f"no target column {target!r} (prepare.target) to infer a contract")
@@ -89,14 +105,22 @@ def infer_contract(frame: pd.DataFrame, *, target: str, max_missing: float) -> d
                 values = numbers
         if _is_text(values):
             levels = sorted(normalise_category(values).dropna().unique())
-            if len(levels) > MAX_LEVELS:
+            if len(levels) > max_levels:
                 raise ContractError(
                     f"column {name!r}: text with {len(levels)} distinct values is neither numeric "
-                    f"nor categorical (at most {MAX_LEVELS} levels); remove it from the data"
+                    f"nor categorical (at most {max_levels} levels, prepare.max_levels); list it "
+                    "in prepare.drop_columns or raise prepare.max_levels"
                 )
             columns[name] = {"type": "categorical", "levels": levels}
         else:
             finite = values[np.isfinite(values.astype(float))]
+            huge = finite[finite.abs() > MAX_ABS]
+            if len(huge):
+                raise ContractError(
+                    f"column {name!r}: value {huge.iloc[0]:.3g} at row {huge.index[0]} is beyond "
+                    f"±{MAX_ABS:g}, the limit: its square overflows the least-squares solve; "
+                    "rescale the column in the data or list it in prepare.drop_columns"
+                )
             low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
             margin = RANGE_MARGIN * (high - low)
             columns[name] = {
@@ -106,6 +130,54 @@ def infer_contract(frame: pd.DataFrame, *, target: str, max_missing: float) -> d
             }
         columns[name]["max_missing"] = 0.0 if name == target else max_missing
     return {"target": target, "columns": columns}
+
+
+def identifier_columns(frame: pd.DataFrame, *, target: str) -> dict[str, str]:
+    """Columns that name rows rather than describe them, each with the reason it is one.
+
+    Text with a distinct value in every row (a name or code: one level per row teaches a model
+    nothing), and integers that are a row counter: every value of min..min+n-1 once, in any
+    order (``Obs``, ``ID``). Other unique integers (counts, prices) stay features: telling them
+    from an id needs the user, who has ``prepare.drop_columns``.
+    """
+    found = {}
+    for name in frame.columns:
+        values = frame[name]
+        if name == target or len(values) < 3 or values.isna().any():
+            continue
+        if _is_text(values):
+            if values.head(1000).is_unique and values.is_unique:
+                found[name] = f"text with a distinct value in each of the {len(values)} rows"
+        elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            low, high = int(values.min()), int(values.max())
+            if high - low + 1 == len(values) and values.is_unique:
+                found[name] = f"a row counter: each integer {low}..{high} once"
+    return found
+
+
+def leave_out_columns(
+    frame: pd.DataFrame, *, drop_columns: list[str], detect_ids: bool, target: str, source: str
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``frame`` without the columns named in ``drop_columns`` and, if ``detect_ids``, without
+    identifier-like ones (each said on stderr); the columns left out, with why."""
+    unknown = sorted(set(drop_columns) - set(frame.columns))
+    if unknown:
+        raise UserError(
+            f"prepare.drop_columns: no column(s) {unknown} in {source}; "
+            f"columns: {list(frame.columns)}"
+        )
+    left_out = dict.fromkeys(drop_columns, "listed in prepare.drop_columns")
+    if detect_ids:
+        for name, reason in identifier_columns(
+            frame.drop(columns=drop_columns), target=target
+        ).items():
+            left_out[name] = f"identifier-like: {reason}"
+            print(
+                f"prepare: column {name!r} left out of the features: {reason} "
+                "(prepare.detect_ids: false keeps it)",
+                file=sys.stderr,
+            )
+    return frame.drop(columns=list(left_out)), left_out
 
 
 def feature_names(contract: dict) -> list[str]:
@@ -266,6 +338,8 @@ def violation_message(source: str, summary: pd.DataFrame, failing: list[str]) ->
         rows = ", ".join("-" if pd.isna(r) else str(r) for r in item.rows)
         values = ", ".join(map(repr, item.values[:3]))
         lines.append(f"  {item.check}: {where}: {item.n} at row(s) {rows}{more} (e.g. {values})")
+    for check in failing:
+        lines.append(f"  to change what {check} does: {POLICY_HINTS[check]}")
     lines.append("(rows count from 0 among the data rows: row r is line r + 2 of a CSV file)")
     return "\n".join(lines)
 
@@ -336,7 +410,8 @@ def enforce_contract(
 ) -> tuple[pd.DataFrame, dict]:
     """The contract's columns of ``frame``, checked and repaired, and the data quality report.
 
-    Every violation is found first; if any check set to ``fail`` (or the always-fatal
+    Every violation is found first; repeated rows under the ``keep`` policy are only counted
+    (``repeated_rows_kept``). If any check set to ``fail`` (or the always-fatal
     ``columns`` check) has one, a ContractError carries the report and a summary naming each
     column, check and rows. Otherwise the fixes are applied and counted. The report lists the
     first ``max_listed`` violations one by one and counts all of them per check and column.
@@ -368,6 +443,12 @@ def enforce_contract(
     }
     if failing:
         raise ContractError(violation_message(source, summary, failing), report=report)
+    if policy["duplicates"] == "keep":  # legitimate repeats: counted above, left in the data
+        violations = checked.violations
+        checked.violations = violations[violations["check"] != "duplicates"]
+    report["repeated_rows_kept"] = (
+        report["checks"]["duplicates"] if policy["duplicates"] == "keep" else 0
+    )
     fixed, report["fixes"] = apply_fixes(checked, contract)
     report["n_rows_out"] = len(fixed)
     if len(fixed) < min_rows:

@@ -1,4 +1,4 @@
-"""The production-like "current" batch: resampled data with a drift scenario applied on demand.
+"""The production-like "current" batch: held-out rows with a drift scenario applied on demand.
 
 Every drift behaviour the drift stage must recognise can be produced from params.yaml
 (``generate.current``) and reproduced with ``dvc repro``: a shift by k standard deviations, a
@@ -94,13 +94,15 @@ def make_current_batch(
     missing_rate: Mapping[str, float] | None = None,
     relabel: Mapping | None = None,
 ) -> pd.DataFrame:
-    """``n_samples`` rows drawn with replacement from ``frame``, then the drift scenario applied.
+    """Rows of ``frame`` (the test split), then the drift scenario applied.
 
-    With no scenario the batch is drawn from the training distribution, so the drift stage must
-    stay quiet on it. The scenario, applied in this order:
+    Without ``category_proportions`` the batch is min(``n_samples``, rows) rows drawn without
+    replacement: a row repeated by resampling would be a tie no real batch has, and would make
+    the rank tests see drift in a small split. With no scenario the batch comes from the
+    training distribution, so the drift stage must stay quiet on it. The scenario, in order:
 
-    - ``category_proportions``: column -> {level: share}; rows are drawn so the levels reach
-      these shares.
+    - ``category_proportions``: column -> {level: share}; ``n_samples`` rows are drawn with
+      replacement so the levels reach these shares.
     - ``shift_sd``: column -> k; the column moves by k of its standard deviations.
     - ``scale``: column -> factor; spread multiplied around the mean (the mean stays).
     - ``relabel``: {"target": name, "slope_sd": {column: k}}; the target gains
@@ -124,7 +126,10 @@ def make_current_batch(
 
     rng = np.random.default_rng(random_state)
     weights = _row_weights(frame, category_proportions)
-    rows = rng.choice(len(frame), size=n_samples, replace=True, p=weights)
+    if weights is None:
+        rows = rng.choice(len(frame), size=min(n_samples, len(frame)), replace=False)
+    else:
+        rows = rng.choice(len(frame), size=n_samples, replace=True, p=weights)
     batch = frame.iloc[rows].reset_index(drop=True)
     for column, k in shift_sd.items():
         values = _numbers(frame, "shift_sd", column)
@@ -140,5 +145,5 @@ def make_current_batch(
             z = (_numbers(batch, "relabel.slope_sd", column) - values.mean()) / values.std()
             batch[target] = _numbers(batch, "relabel.target", target) + k * y_std * z
     for column, rate in missing_rate.items():
-        batch[column] = batch[column].mask(rng.random(n_samples) < rate)
+        batch[column] = batch[column].mask(rng.random(len(batch)) < rate)
     return batch

@@ -7,6 +7,7 @@ What makes its values unusable is the data contract's job, in prepare.
 """
 
 import csv
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,13 +21,31 @@ if TYPE_CHECKING:
     from regpipe.params import Generate
 
 DELIMITERS = (";", "\t", "|")
+MAX_FIELD_CHARS = 131_072  # Python's csv default; a longer field is refused, not parsed
+MAX_COLUMNS = 10_000  # a wider file is refused: each column costs a contract check
+
+
+def _longest_field(text: str) -> int:
+    """The length of the longest comma-separated field of one line (quotes respected)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        return max((len(field) for field in next(csv.reader([text]), [])), default=0)
+    finally:
+        csv.field_size_limit(limit)
 
 
 def load_diabetes_frame(target: str = "target") -> pd.DataFrame:
     """scikit-learn's bundled Diabetes data: the 10 features by their sklearn names + ``target``."""
     from sklearn.datasets import load_diabetes
 
-    return load_diabetes(as_frame=True).frame.rename(columns={"target": target})
+    frame = load_diabetes(as_frame=True).frame
+    if target != "target" and target in frame.columns:
+        raise UserError(
+            f"params.yaml: prepare.target={target!r} is also a feature of the diabetes source; "
+            "name the target otherwise (e.g. target)"
+        )
+    return frame.rename(columns={"target": target})
 
 
 def synthetic_truth(
@@ -101,8 +120,17 @@ def _csv_header(path: Path) -> list[str]:
                     f"{path}: not UTF-8 text: byte {line[error.start : error.end]!r} at line "
                     f"{line_number}; save the file as UTF-8"
                 ) from None
+            if len(text) > MAX_FIELD_CHARS and _longest_field(text) > MAX_FIELD_CHARS:
+                raise UserError(
+                    f"{path}: line {line_number}: a field of {_longest_field(text)} characters, "
+                    f"over the limit of {MAX_FIELD_CHARS}"
+                )
             if line_number == 1:
                 header = [name.strip() for name in next(csv.reader([text]), [])]
+                if len(header) > MAX_COLUMNS:
+                    raise UserError(
+                        f"{path}: line 1: {len(header)} columns, over the limit of {MAX_COLUMNS}"
+                    )
     if not any(name.strip() for name in header):
         raise UserError(f"{path}: the file is empty; expected a header line and data rows")
     return header
@@ -124,7 +152,8 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
                     f"{path}: one column {header[0]!r}: the file looks {delimiter!r}-separated; "
                     "expected commas"
                 )
-    repeated = sorted({name for name in header if header.count(name) > 1})
+    counts = Counter(header)  # linear: header.count per name was quadratic in the columns
+    repeated = sorted(name for name, n in counts.items() if n > 1)
     if repeated:
         positions = {name: [i for i, n in enumerate(header) if n == name] for name in repeated}
         raise UserError(f"{path}: duplicated column name(s) at header positions {positions}")
@@ -140,9 +169,12 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
 
 
 def split_train_test(
-    frame: pd.DataFrame, *, test_size: float, random_state: int
+    frame: pd.DataFrame, *, test_size: float, random_state: int, min_test_rows: int = 1
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """scikit-learn's shuffled train/test split; the row order within each part is sklearn's."""
+    """scikit-learn's shuffled train/test split; the row order within each part is sklearn's.
+
+    A test split under ``min_test_rows`` is refused: the gate's verdict would rest on a few rows.
+    """
     from sklearn.model_selection import train_test_split
 
     if round(len(frame) * test_size) < 1 or round(len(frame) * (1 - test_size)) < 2:
@@ -150,6 +182,12 @@ def split_train_test(
             f"prepare.test_size={test_size} leaves an empty part with {len(frame)} rows"
         )
     train, test = train_test_split(frame, test_size=test_size, random_state=random_state)
+    if len(test) < min_test_rows:
+        raise UserError(
+            f"prepare.test_size={test_size} of {len(frame)} rows gives a test split of "
+            f"{len(test)} rows, fewer than prepare.min_test_rows={min_test_rows}; raise "
+            "prepare.test_size or lower prepare.min_test_rows"
+        )
     return train.reset_index(drop=True), test.reset_index(drop=True)
 
 

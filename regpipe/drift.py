@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 P_VALUE_TESTS = ("ks", "chisquare", "z")
 DISTANCE_TESTS = ("wasserstein", "jensenshannon", "psi")
 TESTS = P_VALUE_TESTS + DISTANCE_TESTS
-JS_BINS = 30  # Evidently's bins for Jensen-Shannon on numeric columns
+JS_BINS = 30  # Evidently's bins for Jensen-Shannon on numeric columns...
+JS_VALUE_BINS = 20  # ...unless the reference has at most this many values: one bin per value
+CATEGORICAL_INTEGERS = 10  # integer columns with at most this many values are tested as levels
 MIN_STD = 0.001  # Evidently's floor on the reference std that normalises Wasserstein
 REQUEST_LOG_SUFFIXES = (".jsonl", ".ndjson", ".log")
 LOG_METADATA = ("prediction", "model_version", "timestamp")  # kept beside one record's inputs
@@ -160,17 +162,25 @@ def level_counts(
 
 
 def n_distinct(reference: np.ndarray, current: np.ndarray, numeric: bool) -> int:
-    """Distinct values over both sides: exact up to 5, else a lower bound (all a choice needs)."""
+    """Distinct values over both sides: exact up to CATEGORICAL_INTEGERS, else a lower bound
+    (all a choice of test needs)."""
     if not numeric:
         return len(level_counts(reference, current, numeric)[0])
     sides = [np.count_nonzero(values[1:] != values[:-1]) + 1 for values in (reference, current)]
-    if max(sides) > 5:
+    if max(sides) > CATEGORICAL_INTEGERS:
         return max(sides)
     return len(level_counts(reference, current, numeric)[0])
 
 
+def is_integer_coded(reference: np.ndarray, current: np.ndarray, n_distinct: int) -> bool:
+    """Whole numbers with at most CATEGORICAL_INTEGERS values: Evidently tests them as levels."""
+    return n_distinct <= CATEGORICAL_INTEGERS and all(
+        np.array_equal(values, np.round(values)) for values in (reference, current)
+    )
+
+
 def default_test(n_reference: int, n_distinct: int, numeric: bool, small_reference: int) -> str:
-    """The test Evidently would choose for this column."""
+    """The test Evidently would choose for this column (``numeric`` False for levels)."""
     if n_reference <= small_reference:
         if numeric and n_distinct > 5:
             return "ks"
@@ -281,7 +291,9 @@ def run_test(
         statistic = distance = wasserstein(reference, current) / norm_std
         drift = distance >= threshold
     elif test == "jensenshannon":
-        _, ref, cur = _binned(reference, current, numeric, JS_BINS)
+        few_values = numeric and len(_sorted_levels(reference)) <= JS_VALUE_BINS
+        # Evidently: one bin per value when the reference has few of them, else equal widths
+        _, ref, cur = _binned(reference, current, numeric and not few_values, JS_BINS)
         statistic = distance = jensenshannon(ref, cur)
         drift = distance >= threshold
     else:  # psi as the deciding test, when a column's override asks for it
@@ -368,7 +380,8 @@ def column_drift(
         report.update(test=None, drift=None, reason=reason)
     else:
         distinct = n_distinct(ref, cur, numeric)
-        chosen = test or default_test(len(ref), distinct, numeric, small_reference)
+        as_levels = not numeric or is_integer_coded(ref, cur, distinct)
+        chosen = test or default_test(len(ref), distinct, not as_levels, small_reference)
         if chosen in ("ks", "wasserstein", "psi") and not numeric:
             raise UserError(
                 f"drift.columns.{reference.name}.test: {chosen!r} needs a numeric column; "

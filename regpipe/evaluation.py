@@ -69,15 +69,21 @@ def cv_metrics(
     return result
 
 
-def noise_variance(X_train: pd.DataFrame, y_train: pd.Series) -> float:
-    """The irreducible error σ², estimated as OLS's unbiased residual variance RSS / (n - p - 1).
+def noise_variance(design: np.ndarray, y_train: pd.Series) -> float:
+    """The irreducible error σ², estimated as OLS's unbiased residual variance RSS / (n - rank).
 
-    It assumes the truth is linear in the features with additive noise; under that assumption
-    it is the same for every model, so the decomposition below compares models fairly.
+    ``design`` is the model's encoded training matrix (one-hot levels, numbers), not the raw
+    columns. The degrees of freedom count the intercept and the independent columns only, so a
+    one-hot block (its levels sum to the intercept) is not counted twice. It assumes the truth
+    is linear in the features with additive noise; under that assumption it is the same for
+    every model, so the decomposition below compares models fairly.
     """
-    n_samples, n_features = X_train.shape
-    residuals = y_train - LinearRegression().fit(X_train, y_train).predict(X_train)
-    return float(residuals @ residuals / (n_samples - n_features - 1))
+    design = np.asarray(design, dtype=np.float64)
+    residuals = y_train - LinearRegression().fit(design, y_train).predict(design)
+    rank = np.linalg.matrix_rank(design - design.mean(axis=0)) + 1
+    if len(design) <= rank:
+        return float("nan")  # as many parameters as rows: no residual left to measure σ²
+    return float(residuals @ residuals / (len(design) - rank))
 
 
 def bias_variance(
@@ -201,7 +207,7 @@ def model_card_markdown(card: dict) -> str:
     columns = ["test_rmse", "test_mae", "test_r2", "cv_rmse", "cv_r2", "bias_sq", "variance"]
     board = "\n".join(
         f"| {row['model']} | "
-        + " | ".join(f"{row[key]:.4g}" if key in row else "" for key in columns)
+        + " | ".join(f"{row[key]:.4g}" if row.get(key) is not None else "" for key in columns)
         + " |"
         for row in card["leaderboard"]
     )

@@ -117,7 +117,10 @@ class OnViolation(Section):
     finite: Policy = Field(description="an infinite number -> missing")
     range: Policy = Field(description="outside the contract's range -> clipped (levels: missing)")
     missing: Policy = Field(description="above max_missing -> imputed with the train median/mode")
-    duplicates: Policy = Field(description="a repeated row -> dropped")
+    duplicates: Literal["keep", "fail", "fix"] = Field(
+        description="a repeated row: keep (counted in the report; real surveys repeat), "
+        "fail, or fix (dropped)"
+    )
     target: Policy = Field(description="target missing or infinite -> row dropped")
 
 
@@ -133,6 +136,24 @@ class Prepare(Section):
     max_listed_violations: Annotated[int, Field(ge=0)] = Field(
         description="violations listed one by one in metrics/data_quality.json"
     )
+    min_test_rows: Annotated[int, Field(ge=1)] = Field(
+        10, description="a test split smaller than this stops prepare (a verdict on few rows)"
+    )
+    drop_columns: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="columns left out of the features (ids, leaks)"
+    )
+    detect_ids: bool = Field(
+        True, description="leave identifier-like columns (unique per row, row counters) out"
+    )
+    max_levels: Annotated[int, Field(ge=2)] = Field(
+        50, description="levels a text column may have to be inferred categorical"
+    )
+
+    @model_validator(mode="after")
+    def _target_kept(self) -> "Prepare":
+        if self.target in self.drop_columns:
+            raise ValueError(f"the target {self.target!r} cannot be in drop_columns")
+        return self
 
 
 class CrossValidation(Section):

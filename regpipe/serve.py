@@ -63,7 +63,8 @@ INLINE_BODY_BYTES = 16 * 1024
 RANGE_KEYS = ("min", "max", "mean", "std", "q01", "q99")
 UNSEEN_LEVEL = (
     "labels are normalised as prepare does (trimmed, inner spaces single, lower case); a level "
-    "not in `levels` is accepted and encoded as all zeros, so no level's coefficient applies"
+    "not in `levels` is accepted and encoded as all zeros, like the first (reference) level: "
+    "no other level's coefficient applies"
 )
 Label = Annotated[
     str,

@@ -120,6 +120,22 @@ def exp_show(repo: Path, rev: str | None = None) -> list[dict]:
     return json.loads(run_tool(*args, cwd=repo))
 
 
+def sweep_edge(sweep: Sweep) -> str | None:
+    """A warning when the best trial's alpha is the lowest or highest value swept (of at least
+    three): the best alpha may lie beyond what was tried."""
+    alphas = sorted({trial.alpha for trial in sweep.finished})
+    if len(alphas) < 3:
+        return None
+    best = sweep.finished[0].alpha
+    if best not in (alphas[0], alphas[-1]):
+        return None
+    side = "lowest" if best == alphas[0] else "highest"
+    return (
+        f"warning: the best alpha {best:.6g} is the {side} value swept: the best may lie beyond "
+        "it; widen the sweep on that side"
+    )
+
+
 def leaderboard(sweep: Sweep, param: str) -> str:
     """A plain-text table, best CV RMSE first, then the failed and unfinished experiments."""
     header = f"{'rank':>4}  {'experiment':<20} {param:>18} {'CV RMSE':>9} {'test RMSE':>9} "
@@ -131,6 +147,9 @@ def leaderboard(sweep: Sweep, param: str) -> str:
             f"{trial.test_rmse:>9.4f} {trial.test_r2:>8.4f}  {trial.champion:<8}  "
             f"{'passed' if trial.gate_passed else 'FAILED'}"
         )
+    edge = sweep_edge(sweep)
+    if edge:
+        rows.append(edge)
     rows += [f"failed: {name}: {why}" for name, why in sorted(sweep.failed.items())]
     if sweep.unfinished:
         rows.append(f"still queued or running: {', '.join(sorted(sweep.unfinished))}")

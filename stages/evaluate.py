@@ -2,6 +2,7 @@
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 from regpipe.errors import run
@@ -59,8 +60,18 @@ def main() -> None:
     report = evaluate(predictions, y_test, list(MODEL_NAMES))
     champion = report["champion"]
     report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
-    report["cv"] = cv_metrics(models, X_train, y_train, cv=make_folds(**params.cv.model_dump()))
-    noise = noise_variance(X_train, y_train)
+    folds = make_folds(**params.cv.model_dump(), n_rows=len(train), key="evaluate.cv")
+    report["cv"] = cv_metrics(models, X_train, y_train, cv=folds)
+    if len(train) // folds.n_splits < 2:  # R² of one row is undefined: say so once, not per fold
+        for scores in report["cv"].values():
+            scores["r2"] = None
+        print(
+            f"evaluate: CV R² not reported: {len(train)} training rows in {folds.n_splits} folds "
+            "leave a validation fold of 1 row (lower evaluate.cv.n_splits)",
+            file=sys.stderr,
+        )
+    # σ² from the OLS pipeline's own encoded design: categories one-hot, as the models see them
+    noise = noise_variance(models["ols"][:-1].transform(X_train), y_train)
     report["n_bootstrap"] = params.n_bootstrap
     report["bias_variance"] = {
         name: bias_variance(

@@ -1,12 +1,11 @@
-"""generate: the raw dataset from the chosen source, its known truth, and the "current" batch."""
+"""generate: the raw dataset from the chosen source and its known truth."""
 
 import argparse
 import itertools
 
-from regpipe.current import make_current_batch
 from regpipe.data import source_chunks
 from regpipe.errors import run
-from regpipe.io import write_json, write_table, write_table_chunks
+from regpipe.io import write_json, write_table_chunks
 from regpipe.params import load_params
 
 
@@ -14,20 +13,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out-data", required=True)
     parser.add_argument("--out-truth", required=True)
-    parser.add_argument("--out-current", required=True)
     args = parser.parse_args()
 
     params = load_params("generate")
     target = load_params("prepare").target
     chunks, truth = source_chunks(params, target=target)
-    first = next(chunks)  # the current batch is resampled from the first chunk of rows
+    first = next(chunks)
     origin = params.csv.path if params.source == "csv" else None
     n_rows = write_table_chunks(itertools.chain([first], chunks), args.out_data, origin=origin)
     write_json(truth, args.out_truth)
-    current = make_current_batch(
-        first, random_state=params.random_state, **params.current.model_dump()
-    )
-    write_table(current, args.out_current)
     print(f"generate: {n_rows} rows x {first.shape[1]} columns from source {params.source!r}")
 
 

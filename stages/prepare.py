@@ -8,6 +8,7 @@ from regpipe.contract import (
     enforce_contract,
     impute_splits,
     infer_contract,
+    leave_out_columns,
     read_contract,
     training_statistics,
     write_contract,
@@ -31,10 +32,26 @@ def main() -> None:
     params = load_params("prepare")
     frame = read_table(args.data)
     inferred = not args.contract.exists()
+    # An existing contract already says what the features are: ids are looked for only when
+    # inferring one.
+    frame, left_out = leave_out_columns(
+        frame,
+        drop_columns=params.drop_columns,
+        detect_ids=params.detect_ids and inferred,
+        target=params.target,
+        source=args.data,
+    )
     if inferred:
-        contract = infer_contract(frame, target=params.target, max_missing=params.max_missing)
+        contract = infer_contract(
+            frame,
+            target=params.target,
+            max_missing=params.max_missing,
+            max_levels=params.max_levels,
+        )
     else:
         contract = read_contract(args.contract, target=params.target)
+        for name in params.drop_columns:
+            contract["columns"].pop(name, None)
     try:
         frame, report = enforce_contract(
             frame,
@@ -47,8 +64,12 @@ def main() -> None:
     except ContractError as error:
         write_json(error.report, args.out_quality)
         raise
+    report["columns_left_out"] = left_out
     train, test = split_train_test(
-        frame, test_size=params.test_size, random_state=params.random_state
+        frame,
+        test_size=params.test_size,
+        random_state=params.random_state,
+        min_test_rows=params.min_test_rows,
     )
     del frame  # at 10M rows, one copy fewer at the peak
     statistics = training_statistics(train, contract)  # before imputing: true missing counts

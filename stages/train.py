@@ -6,6 +6,7 @@ validation curve (and LASSO its coefficient path) as DVC plot data.
 """
 
 import argparse
+import sys
 
 from regpipe.errors import run
 from regpipe.io import read_table, save_model, write_json, write_table
@@ -13,6 +14,7 @@ from regpipe.models import (
     candidate_alphas,
     coefficient_path,
     fit_with_cv,
+    grid_edge,
     make_folds,
     train_report,
     validation_curve,
@@ -39,11 +41,17 @@ def main() -> None:
         args.section.removeprefix("train_"),
         X,
         y,
-        cv=make_folds(**params.pop("cv")),
+        cv=make_folds(**params.pop("cv"), n_rows=len(train), key=f"{args.section}.cv"),
         alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
         alpha_rule=params.pop("alpha_rule", "min"),
         **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
     )
+    edge = grid_edge(result)
+    if edge:
+        print(
+            f"{args.section}: warning: {edge.replace('alpha_grid', args.section + '.alpha_grid')}",
+            file=sys.stderr,
+        )
     save_model(result.model, args.out_model)
     write_json(train_report(result), args.out_metrics)
     if args.out_curve:

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from regpipe.contract import FIXABLE, enforce_contract, infer_contract
+from regpipe.contract import FIXABLE, enforce_contract, infer_contract, leave_out_columns
 from regpipe.current import make_current_batch
 from regpipe.data import load_csv_source, load_diabetes_frame, split_train_test
 from regpipe.errors import UserError
@@ -26,6 +26,7 @@ from regpipe.io import (
     save_model,
     write_table_chunks,
 )
+from regpipe.models import make_folds
 from regpipe.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,9 +220,55 @@ CASES: list[tuple[str, str, Callable[[Path], object], str]] = [
     ("data file", "a value out of the contract's range",
      data_file("raw.csv", b"age,bmi,target\n1,2,3\n1,99,3\n"),
      "range: column 'bmi': 1 at row(s) 1 (e.g. 99.0)"),
-    ("data file", "a duplicated row",
+    ("data file",
+     "a duplicated row (`prepare.on_violation.duplicates: fail`; the default `keep` counts it)",
      data_file("raw.csv", b"age,bmi,target\n1,2,3\n1,2,3\n"),
      "duplicates: whole rows: 1 at row(s) 1"),
+    ("data file", "every failing check names its policy key",
+     data_file("raw.csv", b"age,bmi,target\n1,x,\n1,2,3\n1,2,3\n"),
+     "to change what types does: prepare.on_violation.types: fix sets them missing"),
+    ("params", "`prepare.drop_columns` naming no column of the data",
+     lambda tmp_path: leave_out_columns(
+         pd.DataFrame({"a": [1.0], "target": [2.0]}), drop_columns=["nme"], detect_ids=False,
+         target="target", source="data/raw/data.parquet",
+     ),
+     "prepare.drop_columns: no column(s) ['nme'] in data/raw/data.parquet; columns: "
+     "['a', 'target']"),
+    ("params", "`prepare.drop_columns` listing the target",
+     params_with("prepare", "drop_columns", ["target"]),
+     "prepare: Value error, the target 'target' cannot be in drop_columns"),
+    ("params", "`cv.n_splits` above the training rows",
+     lambda tmp_path: make_folds(10, False, 0, n_rows=8, key="train_ridge.cv"),
+     "params.yaml: train_ridge.cv.n_splits=10 is more than the 8 training rows; lower "
+     "train_ridge.cv.n_splits to at most 8"),
+    ("params", "a test split under `prepare.min_test_rows`",
+     lambda tmp_path: split_train_test(
+         pd.DataFrame({"a": range(40)}), test_size=0.1, random_state=0, min_test_rows=10
+     ),
+     "prepare.test_size=0.1 of 40 rows gives a test split of 4 rows, fewer than "
+     "prepare.min_test_rows=10"),
+    ("params", "`prepare.target` named like a feature (`bmi`, diabetes source)",
+     lambda tmp_path: load_diabetes_frame("bmi"),
+     "params.yaml: prepare.target='bmi' is also a feature of the diabetes source"),
+    ("data file", "a text column over the level limit",
+     lambda tmp_path: infer_contract(
+         pd.DataFrame({"name": [f"n{i % 60}" for i in range(120)], "target": 1.0}),
+         target="target", max_missing=0.0,
+     ),
+     "column 'name': text with 60 distinct values is neither numeric nor categorical (at most 50 "
+     "levels, prepare.max_levels); list it in prepare.drop_columns or raise prepare.max_levels"),
+    ("data file", "a feature near 1e300 (breaks the least-squares solve)",
+     lambda tmp_path: infer_contract(
+         pd.DataFrame({"x": [1.0, 1e300], "target": [1.0, 2.0]}), target="target",
+         max_missing=0.0,
+     ),
+     "column 'x': value 1e+300 at row 1 is beyond ±1e+100, the limit"),
+    ("data file", "a CSV field over 131,072 characters",
+     data_file("raw.csv", b"age,bmi,target\n1,2," + b"9" * 200_000 + b"\n"),
+     "raw.csv: line 2: a field of 200000 characters, over the limit of 131072"),
+    ("data file", "a header of 100,000 columns",
+     data_file("raw.csv", b",".join(b"c%d" % i for i in range(100_000)) + b",target\n"),
+     "raw.csv: line 1: 100001 columns, over the limit of 10000"),
     ("data file", "unsupported format (`.txt`)",
      lambda tmp_path: read_table(tmp_path / "raw.txt"),
      "raw.txt: unsupported table format '.txt'; use .csv or .parquet"),

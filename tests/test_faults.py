@@ -164,7 +164,7 @@ def test_two_repros_at_once_one_waits_or_fails_on_the_lock(
 def test_damaged_cache_objects_are_found_and_repaired(repo_copy: Path, built_repo: Path) -> None:
     sh("dvc", "push", cwd=repo_copy)
     outputs = recorded_outputs(repo_copy)
-    corrupted = cache_object(repo_copy, outputs["data/raw/current.csv"])
+    corrupted = cache_object(repo_copy, outputs["data/prepared/current.csv"])
     deleted = cache_object(repo_copy, outputs["data/raw/data.parquet"])
 
     # Bit rot in a write-protected object: DVC trusts such objects without re-hashing them,
@@ -182,7 +182,7 @@ def test_damaged_cache_objects_are_found_and_repaired(repo_copy: Path, built_rep
     corrupted.unlink()
     assert "deleted" in sh("dvc", "status", "--cloud", cwd=repo_copy).stdout
     sh("dvc", "fetch", cwd=repo_copy)
-    assert md5(corrupted) == outputs["data/raw/current.csv"]
+    assert md5(corrupted) == outputs["data/prepared/current.csv"]
     assert md5(deleted) == outputs["data/raw/data.parquet"]
 
     # Without a remote, `dvc repro` rebuilds a missing object (outputs are byte-reproducible).
@@ -239,10 +239,10 @@ def test_swapped_model_is_refused_by_the_evaluate_stage(repo_copy: Path, built_r
 
 @contextmanager
 def unwritable(directory: Path, fault: str) -> Iterator[None]:
-    """``directory`` as a full disk (a 64 KiB tmpfs, smaller than the stage's output) or as a
+    """``directory`` as a full disk (a 16 KiB tmpfs, smaller than the stage's output) or as a
     read-only file system, for the duration of the block. Mounting needs root; without it the
     read-only case falls back to permissions, and the disk-full case is skipped."""
-    options = "size=64k" if fault == "disk full" else "ro"
+    options = "size=16k" if fault == "disk full" else "ro"
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
         capture_output=True,
@@ -267,7 +267,7 @@ def unwritable(directory: Path, fault: str) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ("disk full", "data/raw/current.csv: write failed: No space left on device"),
+        ("disk full", "data/raw/data.parquet: write failed: No space left on device"),
         ("read-only", "data/raw/data.parquet: cannot write here: "),
     ],
 )

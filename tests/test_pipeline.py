@@ -7,7 +7,16 @@ import yaml
 
 from tests.conftest import sh
 
-STAGES = ["generate", "prepare", "train_ols", "train_ridge", "train_lasso", "evaluate", "drift"]
+STAGES = [
+    "generate",
+    "prepare",
+    "current",
+    "train_ols",
+    "train_ridge",
+    "train_lasso",
+    "evaluate",
+    "drift",
+]
 
 
 def ran_stages(output: str) -> list[str]:
