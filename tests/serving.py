@@ -118,12 +118,17 @@ def running_server(
         yield client
     finally:
         client.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=10)
+
+
+def stop_process(process: subprocess.Popen, *, timeout: float) -> None:
+    """Terminate a server the test started, killing it when it ignores SIGTERM for ``timeout``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def server_log(repo: Path, port: int) -> Path:

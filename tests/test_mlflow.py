@@ -24,7 +24,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.conftest import BIN, command_env, sh
-from tests.serving import free_port
+from tests.serving import free_port, stop_process
 from tests.test_pipeline import set_param
 
 METRIC_FILES = (
@@ -219,12 +219,7 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout=20)
         log.close()
 
 
