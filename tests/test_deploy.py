@@ -15,7 +15,7 @@ from regpipe.errors import UserError
 from regpipe.io import sha256_file
 from tests.conftest import ROOT, sh
 from tests.serving import free_port
-from tests.test_container import IMAGE, SERVED_HASH, SERVED_MODEL
+from tests.test_container import IMAGE, SERVED_MODEL
 from tests.test_registry import commit_all
 
 WORKFLOW = ROOT / ".github/workflows/deploy.yml"
@@ -38,7 +38,7 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
     release = deploy.fetch_release(repo, "champion#prod#1", tmp_path / "one")
     served = Path(SERVED_MODEL).name
     assert (release.stage, release.version, release.model_file) == ("prod", v1, served)
-    assert sha256_file(release.folder / release.model_file) == card[SERVED_HASH]
+    assert sha256_file(release.folder / release.model_file) == card["skops_sha256"]
     assert (release.folder / "model_card.json").read_bytes() == (
         repo / registry.MODEL_CARD
     ).read_bytes()
