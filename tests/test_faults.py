@@ -267,7 +267,11 @@ def unwritable(directory: Path, fault: str) -> Iterator[None]:
 @pytest.mark.parametrize(
     ("fault", "expected"),
     [
-        ("disk full", "data/raw/data.parquet: write failed: No space left on device"),
+        (
+            "disk full",
+            "data/raw/data.parquet: write failed: Error writing bytes to file. "
+            "Detail: [errno 28] No space left on device",
+        ),
         ("read-only", "data/raw/data.parquet: cannot write here: "),
     ],
 )
