@@ -129,7 +129,10 @@ def test_checkout_refuses_to_lose_outputs_that_no_cache_holds(repo_copy: Path) -
         for stage in lock["stages"].values()
         for out in stage.get("outs", [])
     }
-    edited = {"models/ridge.joblib": b"hand-tuned ridge", "data/raw/current.csv": b"a,b\n1,2\n"}
+    edited = {
+        "models/ridge.joblib": b"hand-tuned ridge",
+        "data/prepared/current.csv": b"a,b\n1,2\n",
+    }
     for path, content in edited.items():
         replace_file(repo / path, content)
     # A file that differs from dvc.lock but whose bytes are cached (an older output) is safe.
@@ -137,7 +140,7 @@ def test_checkout_refuses_to_lose_outputs_that_no_cache_holds(repo_copy: Path) -
     replace_file(repo / "models/lasso.joblib", cached_copy.read_bytes())
 
     message = refused(repo, "checkout", "v0.0.1")
-    assert "data/raw/current.csv, models/ridge.joblib;" in message
+    assert "data/prepared/current.csv, models/ridge.joblib;" in message
     assert "lasso" not in message and "--force" in message
     assert registry.unsaved_outputs(repo) == sorted(edited)
     for path, content in edited.items():
