@@ -50,13 +50,15 @@ def evaluate(predictions: pd.DataFrame, y_test: pd.Series, model_order: list[str
 
 def cv_metrics(
     models: dict[str, object], X_train: pd.DataFrame, y_train: pd.Series, *, cv: KFold
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, float | None]]:
     """Mean RMSE, MAE and R² over ``cv``'s folds of each model refitted at its chosen alpha,
     and of the mean-predictor baseline.
 
     The alphas were chosen on these same folds, so these are slightly optimistic: the test
     split is the unbiased number, the CV numbers show how stable the model is across folds.
+    R² is None when a validation fold holds a single row: its R² is undefined.
     """
+    r2_defined = len(X_train) // cv.get_n_splits() >= 2
     candidates = {**models, BASELINE: DummyRegressor(strategy="mean")}
     result = {}
     for name, model in candidates.items():
@@ -64,7 +66,7 @@ def cv_metrics(
         result[name] = {
             "rmse": float(-scores["test_rmse"].mean()),
             "mae": float(-scores["test_mae"].mean()),
-            "r2": float(scores["test_r2"].mean()),
+            "r2": float(scores["test_r2"].mean()) if r2_defined else None,
         }
     return result
 
