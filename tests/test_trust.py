@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import resource
-import statistics
 import subprocess
 import sys
 import threading
@@ -323,44 +322,40 @@ def test_written_files_get_the_umask_permissions(tmp_path: Path, umask: int, mod
 
 
 def test_health_does_not_wait_for_large_batches(tmp_path: Path) -> None:
-    """Functional check (the timing goal is in bench/README.md): while four clients post
-    1,000-record batches, /health answers much faster than a batch does."""
+    """Functional check (the latency goal is in bench/README.md): while one large batch is
+    scored, /health keeps answering; no single wait approaches the batch's own time."""
     import httpx
 
-    workspace = tiny_workspace(tmp_path / "repo", max_batch=1000, max_body_bytes=1 << 22)
+    rows = 100_000
+    workspace = tiny_workspace(tmp_path / "repo", max_batch=rows, max_body_bytes=1 << 24)
     records = pd.DataFrame(
-        np.random.default_rng(0).normal(size=(1000, 3)), columns=FEATURES
+        np.random.default_rng(0).normal(size=(rows, 3)), columns=FEATURES
     ).to_dict("records")
     body = json.dumps(records).encode()
-    batch_seconds: list[float] = []
-    stop = threading.Event()
+    batch_done = threading.Event()
+    batch_status: list[int] = []
 
-    def post_batches(url: str) -> None:
-        with httpx.Client(base_url=url, timeout=60) as poster:
-            while not stop.is_set():
-                started = time.perf_counter()
+    def post_batch(url: str) -> None:
+        try:
+            with httpx.Client(base_url=url, timeout=120) as poster:
                 response = poster.post(
                     "/predict", content=body, headers={"content-type": "application/json"}
                 )
-                assert response.status_code == 200
-                batch_seconds.append(time.perf_counter() - started)
+            batch_status.append(response.status_code)
+        finally:
+            batch_done.set()
 
     with running_server(workspace, "--workspace") as client:
-        url = str(client.base_url)
-        posters = [threading.Thread(target=post_batches, args=(url,)) for _ in range(4)]
-        for poster in posters:
-            poster.start()
-        health_seconds = []
-        try:
-            time.sleep(0.5)
-            for _ in range(40):
-                started = time.perf_counter()
-                assert client.get("/health").status_code == 200
-                health_seconds.append(time.perf_counter() - started)
-                time.sleep(0.02)
-        finally:
-            stop.set()
-            for poster in posters:
-                poster.join()
-    assert len(batch_seconds) >= 8
-    assert statistics.median(health_seconds) < statistics.median(batch_seconds) / 4
+        poster = threading.Thread(target=post_batch, args=(str(client.base_url),))
+        poster.start()
+        started = time.perf_counter()
+        answered = [started]
+        while not batch_done.is_set():
+            assert client.get("/health").status_code == 200
+            answered.append(time.perf_counter())
+        batch_seconds = time.perf_counter() - started
+        poster.join()
+    longest_wait = max(later - earlier for earlier, later in zip(answered, answered[1:]))
+    assert batch_status == [200]
+    # scored on the event loop, /health would wait about 70% of the batch in one stretch
+    assert longest_wait < batch_seconds / 2, (longest_wait, batch_seconds)
