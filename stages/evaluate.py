@@ -6,15 +6,15 @@ from pathlib import Path
 
 from regpipe.errors import run
 from regpipe.evaluation import (
-    bias_variance,
-    cv_metrics,
+    Rows,
+    design,
     evaluate,
     model_card,
     model_card_markdown,
-    noise_variance,
     plot_sample,
     predict_all,
     quality_gate,
+    refit_metrics,
     residual_sample,
 )
 from regpipe.io import (
@@ -57,22 +57,14 @@ def main() -> None:
     report = evaluate(predictions, y_test, list(MODEL_NAMES))
     champion = report["champion"]
     report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
-    report["cv"] = cv_metrics(models, X_train, y_train, cv=make_folds(**params.cv.model_dump()))
-    noise = noise_variance(X_train, y_train)
-    report["n_bootstrap"] = params.n_bootstrap
-    report["bias_variance"] = {
-        name: bias_variance(
-            model,
-            X_train,
-            y_train,
-            X_test,
-            y_test,
-            n_bootstrap=params.n_bootstrap,
-            random_state=params.random_state,
-            noise=noise,
-        )
-        for name, model in models.items()
-    }
+    report |= refit_metrics(
+        models,
+        Rows.from_arrays(design(models, X_train), y_train.to_numpy(dtype=float)),
+        Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
+        cv=make_folds(**params.cv.model_dump()),
+        n_bootstrap=params.n_bootstrap,
+        random_state=params.random_state,
+    )
 
     with atomic_path(args.out_champion) as tmp:
         shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)

@@ -7,18 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
 
 from regpipe.data import load_diabetes_frame, split_train_test
-from regpipe.evaluation import (
-    BASELINE,
-    bias_variance,
-    cv_metrics,
-    leaderboard,
-    noise_variance,
-    residual_sample,
-)
+from regpipe.evaluation import BASELINE, Rows, design, leaderboard, refit_metrics, residual_sample
 from regpipe.models import candidate_alphas, fit_with_cv, make_folds
 from tests.conftest import sh
 from tests.test_pipeline import set_param
@@ -47,35 +38,40 @@ def test_predictions_do_not_depend_on_column_order(name: str, split) -> None:
     np.testing.assert_array_equal(model.predict(shuffled), model.predict(X_test))
 
 
-def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+def decomposition(models, split, *, n_bootstrap: int, random_state: int) -> dict:
     X_train, y_train, X_test, y_test = split
-    noise = noise_variance(X_train, y_train)
-    parts = {}
-    for alpha in (0.01, 1000.0):
-        model = fit_with_cv(
+    return refit_metrics(
+        models,
+        Rows.from_arrays(design(models, X_train), y_train.to_numpy(float)),
+        Rows.from_arrays(design(models, X_test), y_test.to_numpy(float)),
+        cv=make_folds(3, False, 0),
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )["bias_variance"]
+
+
+def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+    X_train, y_train, _, _ = split
+    models = {
+        str(alpha): fit_with_cv(
             "ridge", X_train, y_train, alphas=np.array([alpha]), cv=make_folds(3, False, 0)
         ).model
-        parts[alpha] = bias_variance(
-            model, X_train, y_train, X_test, y_test, n_bootstrap=20, random_state=0, noise=noise
-        )
+        for alpha in (0.01, 1000.0)
+    }
+    parts = decomposition(models, split, n_bootstrap=20, random_state=0)
     for part in parts.values():
         total = part["bias_sq"] + part["variance"] + part["noise"]
         assert part["expected_mse"] == pytest.approx(total, rel=1e-12)
     # A heavy penalty trades variance for bias: the course's picture, as numbers.
-    assert parts[1000.0]["variance"] < parts[0.01]["variance"]
-    assert parts[1000.0]["bias_sq"] > parts[0.01]["bias_sq"]
+    assert parts["1000.0"]["variance"] < parts["0.01"]["variance"]
+    assert parts["1000.0"]["bias_sq"] > parts["0.01"]["bias_sq"]
 
 
 def test_bias_variance_is_seeded(split) -> None:
-    X_train, y_train, X_test, y_test = split
+    X_train, y_train, _, _ = split
     model = fit_with_cv("ols", X_train, y_train, alphas=None, cv=make_folds(3, False, 0)).model
-    runs = [
-        bias_variance(
-            model, X_train, y_train, X_test, y_test, n_bootstrap=5, random_state=7, noise=1.0
-        )
-        for _ in range(2)
-    ]
-    assert runs[0] == runs[1]
+    runs = [decomposition({"ols": model}, split, n_bootstrap=5, random_state=s) for s in (7, 7, 8)]
+    assert runs[0] == runs[1] != runs[2]
 
 
 def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
@@ -96,38 +92,29 @@ def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
     }
 
 
-class RowRecorder(BaseEstimator, TransformerMixin):
-    """A pass-through first step that records every row any fit (on any clone) is given."""
-
-    seen: list[pd.DataFrame] = []
-
-    def fit(self, X: pd.DataFrame, y: object = None) -> "RowRecorder":
-        RowRecorder.seen.append(X.copy())
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X
-
-
-def test_the_test_split_never_reaches_a_fit(split) -> None:
-    """Every fit evaluate makes (CV, bootstrap) and the training fit see training rows only."""
+def test_the_test_split_never_reaches_a_refit(split) -> None:
+    """The CV and bootstrap refits are functions of the training rows: another test split
+    (here: its targets shuffled) changes the test-side numbers only."""
     X_train, y_train, X_test, y_test = split
-    RowRecorder.seen = []
-    fitted = fit_with_cv(
+    model = fit_with_cv(
         "ridge", X_train, y_train, alphas=np.array([1.0]), cv=make_folds(3, False, 0)
     )
-    spied = Pipeline([("recorder", RowRecorder()), *fitted.model.steps]).fit(X_train, y_train)
-    cv_metrics({"ridge": spied}, X_train, y_train, cv=make_folds(4, False, 0))
-    bias_variance(spied, X_train, y_train, X_test, y_test, n_bootstrap=3, random_state=0, noise=0)
-
-    assert len(RowRecorder.seen) == 1 + 4 + 3
-    train_rows = set(map(tuple, X_train.to_numpy()))
-    test_rows = set(map(tuple, X_test.to_numpy()))
-    assert train_rows.isdisjoint(test_rows)  # else the check below would prove nothing
-    for X in RowRecorder.seen:
-        rows = set(map(tuple, X.to_numpy()))
-        assert rows <= train_rows and rows.isdisjoint(test_rows)
+    models = {"ridge": model.model}
+    shuffled = pd.Series(np.random.default_rng(0).permutation(y_test.to_numpy()), y_test.index)
+    runs = [
+        refit_metrics(
+            models,
+            Rows.from_arrays(design(models, X_train), y_train.to_numpy(float)),
+            Rows.from_arrays(design(models, X_test), target.to_numpy(float)),
+            cv=make_folds(4, False, 0),
+            n_bootstrap=3,
+            random_state=0,
+        )
+        for target in (y_test, shuffled)
+    ]
+    assert runs[0]["cv"] == runs[1]["cv"]
+    assert runs[0]["bias_variance"]["ridge"]["noise"] == runs[1]["bias_variance"]["ridge"]["noise"]
+    assert runs[0]["bias_variance"] != runs[1]["bias_variance"]
 
 
 def test_no_training_stage_reads_the_test_split(built_repo: Path) -> None:
