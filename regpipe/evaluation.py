@@ -15,7 +15,6 @@ compares every number with scikit-learn's refits.
 """
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,9 +23,8 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 from sklearn.model_selection import BaseCrossValidator
 
 from regpipe.search import (
-    CHUNK_ROWS,
-    Chunks,
     Kind,
+    Rows,
     Standardised,
     SufficientStatistics,
     augmented,
@@ -38,7 +36,6 @@ from regpipe.search import (
     lasso_refit,
     prediction_coefficients,
     ridge_coefficients,
-    row_chunks,
     standardise,
 )
 
@@ -97,25 +94,6 @@ def design(models: dict[str, object], X: pd.DataFrame) -> np.ndarray:
     return np.asarray(encoders[0].transform(X), dtype=np.float64)
 
 
-@dataclass(frozen=True)
-class Rows:
-    """A re-readable source of (encoded X, y) chunks, with each chunk's row count known upfront
-    (the bootstrap draws how many resampled rows fall in each chunk before the pass)."""
-
-    sizes: list[int]
-    read: Callable[[], Chunks]
-
-    @classmethod
-    def from_arrays(cls, X: np.ndarray, y: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> "Rows":
-        """In-memory arrays, read in views of ``chunk_rows`` rows."""
-        sizes = [len(c) for c, _ in row_chunks(X, y, chunk_rows)]
-        return cls(sizes, lambda: row_chunks(X, y, chunk_rows))
-
-    @property
-    def n_rows(self) -> int:
-        return sum(self.sizes)
-
-
 def _fitted(
     models: dict[str, object], stats: SufficientStatistics
 ) -> tuple[Standardised, np.ndarray]:
@@ -126,7 +104,7 @@ def _fitted(
     for model in models.values():
         kind, alpha = model_spec(model)
         if kind == "lasso":
-            coefs = lasso_refit(problem, alpha)
+            coefs, _ = lasso_refit(problem, alpha)
         else:
             coefs = ridge_coefficients(problem, np.array([alpha]))[:, 0]
         thetas.append(prediction_coefficients(problem, coefs))

@@ -66,6 +66,27 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: cannot read table: {error}") from None
 
 
+def parquet_num_rows(path: str | Path) -> int:
+    """The row count in a Parquet file's footer: nothing else is read."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: file not found")
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def read_parquet_chunks(
+    path: str | Path, rows: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file as DataFrames of ``rows`` rows each (the last shorter), read one batch at
+    a time across its row groups: memory holds one chunk, whatever the file's size."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        for batch in file.iter_batches(batch_size=rows, columns=columns):
+            yield batch.to_pandas()
+
+
 def describe_table(path: str | Path) -> str:
     """``path`` for messages, with the user's file it was read from when it records one."""
     path = Path(path)

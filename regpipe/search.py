@@ -33,7 +33,7 @@ test oracle (tests/test_search.py): same chosen alpha, Ridge coefficients to 1e-
 the solver tolerance with the same zero pattern.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -161,6 +161,38 @@ def row_chunks(X: np.ndarray, y: np.ndarray, size: int = CHUNK_ROWS) -> Chunks:
         yield X[start : start + size], y[start : start + size]
 
 
+@dataclass(frozen=True)
+class Rows:
+    """A re-readable source of (X, y) float64 chunks, with each chunk's row count known upfront
+    (the bootstrap draws how many resampled rows fall in each chunk before the pass)."""
+
+    sizes: list[int]
+    read: Callable[[], Chunks]
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, y: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> "Rows":
+        """In-memory arrays, read in views of ``chunk_rows`` rows."""
+        sizes = [len(c) for c, _ in row_chunks(X, y, chunk_rows)]
+        return cls(sizes, lambda: row_chunks(X, y, chunk_rows))
+
+    @classmethod
+    def from_frames(
+        cls,
+        n_rows: int,
+        frames: Callable[[], Iterable[object]],
+        to_arrays: Callable[[object], tuple[np.ndarray, np.ndarray]],
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> "Rows":
+        """Chunks of ``chunk_rows`` rows from ``frames()`` (e.g. a Parquet file read batch by
+        batch), each turned into arrays by ``to_arrays`` as it is read."""
+        sizes = [min(chunk_rows, n_rows - start) for start in range(0, n_rows, chunk_rows)]
+        return cls(sizes, lambda: map(to_arrays, frames()))
+
+    @property
+    def n_rows(self) -> int:
+        return sum(self.sizes)
+
+
 def chunk_statistics(
     chunks: Chunks,
     labels: np.ndarray,
@@ -182,22 +214,17 @@ def chunk_statistics(
     return from_grams(grams, X_center, y_center)
 
 
-def fold_statistics(X: np.ndarray, y: np.ndarray, cv: BaseCrossValidator) -> SufficientStatistics:
-    """One pass over (X, y): the sufficient statistics of every test fold of ``cv``."""
-    labels = fold_labels(cv, len(X))
-    return chunk_statistics(row_chunks(X, y), labels, int(labels.max()) + 1)
-
-
 @dataclass(frozen=True)
 class Standardised:
     """Each group's least-squares problem on StandardScaler's scale, with ``y`` centred.
 
-    ``mean``/``scale`` are the scaler's (in centred coordinates) and ``y_mean`` the
-    intercept's reference; ``H = ZᵀZ``, ``q = Zᵀ(y - y_mean)``, ``yy = ||y - y_mean||²``.
+    ``mean``/``var``/``scale`` are the scaler's (mean in centred coordinates) and ``y_mean``
+    the intercept's reference; ``H = ZᵀZ``, ``q = Zᵀ(y - y_mean)``, ``yy = ||y - y_mean||²``.
     """
 
     n: np.ndarray
     mean: np.ndarray
+    var: np.ndarray
     scale: np.ndarray
     y_mean: np.ndarray
     H: np.ndarray
@@ -223,7 +250,7 @@ def standardise(stats: SufficientStatistics) -> Standardised:
     constant = var <= n[:, None] * eps * var + (n[:, None] * raw_mean * eps) ** 2
     scale = np.where(constant, 1.0, np.sqrt(var))
     H = G / scale[:, :, None] / scale[:, None, :]
-    return Standardised(n, mean, scale, y_mean, H, b / scale, np.clip(yy, 0.0, None))
+    return Standardised(n, mean, var, scale, y_mean, H, b / scale, np.clip(yy, 0.0, None))
 
 
 def ridge_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
@@ -272,8 +299,9 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
 
 def lasso_refit(
     problem: Standardised, alpha: float, *, tol: float = 1e-13, max_sweeps: int = 100_000
-) -> np.ndarray:
-    """LASSO coefficients (standardised scale) of every group at one alpha, shape (groups, p).
+) -> tuple[np.ndarray, int]:
+    """LASSO coefficients (standardised scale) of every group at one alpha, shape (groups, p),
+    and the number of coordinate-descent sweeps made.
 
     scikit-learn's Lasso algorithm (cyclic coordinate descent from zero, the same updates on
     the Gram matrix instead of X), all groups at once, run until no coefficient moves by more
@@ -286,7 +314,9 @@ def lasso_refit(
     H, q, penalty = problem.H, problem.q, problem.n * alpha
     diagonal = np.diagonal(H, axis1=1, axis2=2)
     safe = np.where(diagonal > 0, diagonal, 1.0)
-    for _ in range(max_sweeps):
+    sweeps = 0
+    while sweeps < max_sweeps:
+        sweeps += 1
         largest_step = 0.0
         for j in range(w.shape[1]):
             rho = q[:, j] - np.einsum("gk,gk->g", H[:, j], w) + diagonal[:, j] * w[:, j]
@@ -299,7 +329,7 @@ def lasso_refit(
             w[:, j] = new
         if largest_step <= tol * max(float(np.abs(w).max()), np.finfo(float).tiny):
             break
-    return w
+    return w, sweeps
 
 
 def squared_errors(
@@ -362,7 +392,8 @@ class SearchResult:
 
     ``test_rmse``/``train_rmse`` are (n_splits, n_alphas): each fold's validation and training
     RMSE. ``fold_coef`` (n_splits, n_alphas, p) are the fold models' coefficients and ``path_coef``
-    (n_alphas, p) the models fitted on all rows, all on the standardised scale.
+    (n_alphas, p) the models fitted on all rows, all on the standardised scale. ``whole`` is
+    the problem of all rows, from which the deployed model is fitted.
     """
 
     alphas: np.ndarray
@@ -371,6 +402,8 @@ class SearchResult:
     fold_coef: np.ndarray
     path_coef: np.ndarray
     best_index: int
+    whole: Standardised  # the whole training split's problem, for the final fit
+    total: SufficientStatistics
 
     @property
     def alpha(self) -> float:
@@ -416,10 +449,22 @@ def search_alpha(
     ``alphas=None`` (OLS) scores the single unpenalised model; a one-element grid scores a fixed
     alpha. Equivalent to GridSearchCV with RMSE scoring and ``return_train_score=True``.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    rows = Rows.from_arrays(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return search_rows(kind, rows, alphas=alphas, cv=cv, alpha_rule=alpha_rule)
+
+
+def search_rows(
+    kind: Kind,
+    rows: Rows,
+    *,
+    alphas: np.ndarray | None,
+    cv: BaseCrossValidator,
+    alpha_rule: AlphaRule = "min",
+) -> SearchResult:
+    """:func:`search_alpha` over a chunked source of rows (one pass, one chunk in memory)."""
     grid = np.zeros(1) if alphas is None else np.asarray(alphas, dtype=np.float64)
-    stats = fold_statistics(X, y, cv)
+    labels = fold_labels(cv, rows.n_rows)
+    stats = chunk_statistics(rows.read(), labels, int(labels.max()) + 1)
     train_stats = stats.complement()
     problems = standardise(train_stats)
     whole = standardise(stats.total())
@@ -430,6 +475,5 @@ def search_alpha(
     best = choose_alpha(
         grid, test_rmse.mean(axis=0), test_rmse.std(axis=0), len(stats.n), alpha_rule
     )
-    return SearchResult(
-        grid, test_rmse, train_rmse, fold_coef, fit_coefficients(kind, whole, grid)[0], best
-    )
+    path = fit_coefficients(kind, whole, grid)[0]
+    return SearchResult(grid, test_rmse, train_rmse, fold_coef, path, best, whole, stats.total())

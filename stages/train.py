@@ -6,18 +6,30 @@ validation curve (and LASSO its coefficient path) as DVC plot data.
 """
 
 import argparse
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
 
 from regpipe.errors import run
-from regpipe.io import read_table, save_model, write_json, write_table
+from regpipe.io import (
+    parquet_num_rows,
+    read_parquet_chunks,
+    save_model,
+    write_json,
+    write_table,
+)
 from regpipe.models import (
     candidate_alphas,
     coefficient_path,
-    fit_with_cv,
+    fit_encoder,
+    fit_rows,
     make_folds,
     train_report,
     validation_curve,
 )
 from regpipe.params import load_params
+from regpipe.search import CHUNK_ROWS, Rows
 
 
 def main() -> None:
@@ -32,13 +44,30 @@ def main() -> None:
 
     params = load_params(args.section).model_dump()
     target = load_params("prepare").target
-    train = read_table(args.train)
-    X, y = train.drop(columns=target), train[target]
 
-    result = fit_with_cv(
+    # The training split is read in chunks (Parquet batches), twice at most: the categorical
+    # levels, then one pass for the CV statistics and the final fit. Memory: one chunk.
+    def frames(columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        read = None if columns is None else [*columns, target]
+        for chunk in read_parquet_chunks(args.train, CHUNK_ROWS, read):
+            yield chunk.drop(columns=target)
+
+    n_rows = parquet_num_rows(args.train)
+    encoder = fit_encoder(frames)
+
+    def to_arrays(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        X = encoder.transform(chunk.drop(columns=target))
+        return np.asarray(X, dtype=np.float64), chunk[target].to_numpy(dtype=np.float64)
+
+    rows = Rows.from_frames(
+        n_rows,
+        lambda: read_parquet_chunks(args.train, CHUNK_ROWS),
+        to_arrays,
+    )
+    result = fit_rows(
         args.section.removeprefix("train_"),
-        X,
-        y,
+        encoder,
+        rows,
         cv=make_folds(**params.pop("cv")),
         alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
         alpha_rule=params.pop("alpha_rule", "min"),

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,8 +11,17 @@ import yaml
 
 from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.evaluation import BASELINE, Rows, design, leaderboard, refit_metrics, residual_sample
-from regpipe.models import candidate_alphas, fit_with_cv, make_folds
+from regpipe.io import save_model
+from regpipe.models import (
+    candidate_alphas,
+    fit_encoder,
+    fit_with_cv,
+    make_encoder,
+    make_folds,
+    make_pipeline,
+)
 from tests.conftest import sh
+from tests.test_evaluation_stats import SPLITS
 from tests.test_pipeline import set_param
 
 
@@ -141,3 +151,51 @@ def test_gate_passes_at_defaults_and_fails_at_an_impossible_margin(
     gate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["gate"]
     assert gate["passed"] is False
     assert "the gate asks for 99.0%" in gate["reasons"][0]
+
+
+@pytest.mark.parametrize("data", ["diabetes", "categorical"])
+@pytest.mark.parametrize("name", ["ols", "ridge", "lasso"])
+def test_model_from_statistics_is_sklearns_fit(name: str, data: str, tmp_path: Path) -> None:
+    """train fits the shipped Pipeline from sufficient statistics; scikit-learn's own fit on
+    the same rows (LASSO run to convergence) gives the same scaler, coefficients, predictions."""
+    X, y, X_test, _ = SPLITS[data]()
+    alphas = {"ols": None, "ridge": np.array([0.5]), "lasso": np.array([0.05])}[name]
+    knobs = {"max_iter": 10**6} if name == "lasso" else {}
+    result = fit_with_cv(name, X, y, alphas=alphas, cv=make_folds(4, False, 0), **knobs)
+    params = {} if alphas is None else {"alpha": float(alphas[0])}
+    if name == "lasso":
+        params |= {"tol": 1e-13, "max_iter": 10**6}
+    expected = make_pipeline(name, **params).fit(X, y)
+    got = result.model
+    for attribute in ("mean_", "var_", "scale_", "n_samples_seen_"):
+        np.testing.assert_allclose(
+            getattr(got["scaler"], attribute), getattr(expected["scaler"], attribute), rtol=1e-10
+        )
+    scale = np.abs(expected["model"].coef_).max()
+    if not (name == "lasso" and data == "categorical"):  # collinear one-hot: coef not unique
+        np.testing.assert_allclose(got["model"].coef_, expected["model"].coef_, atol=1e-8 * scale)
+    np.testing.assert_allclose(got.predict(X_test), expected.predict(X_test), rtol=1e-8)
+    save_model(got, tmp_path / "model.joblib")  # and it loads and predicts as it was saved
+    reloaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(reloaded.predict(X_test), got.predict(X_test))
+
+
+def test_encoder_from_chunks_is_the_encoder_of_the_whole_table() -> None:
+    X, _, X_test, _ = SPLITS["categorical"]()
+    X = X.assign(rare=np.where(np.arange(len(X)) == 150, "only_in_a_late_chunk", "common"))
+    X_test = X_test.assign(rare="common")
+
+    def frames(columns: list[str] | None = None):
+        for start in range(0, len(X), 40):
+            yield (
+                X.iloc[start : start + 40]
+                if columns is None
+                else X.iloc[start : start + 40][columns]
+            )
+
+    got, expected = fit_encoder(frames), make_encoder().fit(X)
+    assert list(got.get_feature_names_out()) == list(expected.get_feature_names_out())
+    ours_levels = got.transformers_[0][1].categories_
+    for ours, theirs in zip(ours_levels, expected.transformers_[0][1].categories_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(got.transform(X_test), expected.transform(X_test))
