@@ -16,7 +16,9 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from regpipe.io import parquet_num_rows, read_parquet_chunks
 from regpipe.search import (
+    CHUNK_ROWS,
     AlphaRule,
     Rows,
     SearchResult,
@@ -75,6 +77,18 @@ def fit_encoder(frames: Callable[[list[str] | None], Iterator[pd.DataFrame]]) ->
         cycled = [ordered[i % len(ordered)] for i in range(n_rows)]
         sample[column] = pd.Series(cycled, dtype=first[column].dtype)
     return make_encoder().fit(sample)
+
+
+def parquet_rows(path: str, target: str, encode: Callable[[pd.DataFrame], np.ndarray]) -> Rows:
+    """A Parquet table as chunks of (``encode``d features, target), read batch by batch."""
+
+    def to_arrays(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
+        return X, chunk[target].to_numpy(dtype=np.float64)
+
+    return Rows.from_frames(
+        parquet_num_rows(path), lambda: read_parquet_chunks(path, CHUNK_ROWS), to_arrays
+    )
 
 
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:

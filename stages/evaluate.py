@@ -27,7 +27,7 @@ from regpipe.io import (
     write_json,
     write_table,
 )
-from regpipe.models import MODEL_NAMES, make_folds
+from regpipe.models import MODEL_NAMES, make_folds, parquet_rows
 from regpipe.params import load_params
 
 
@@ -46,20 +46,23 @@ def main() -> None:
 
     params = load_params("evaluate")
     target = load_params("prepare").target
-    train, test = read_table(args.train), read_table(args.test)
-    X_train, y_train = train.drop(columns=target), train[target]
+    # The training split is read in chunks; the test split (the smaller part) is held, for
+    # its predictions and plots.
+    test = read_table(args.test)
     X_test, y_test = test.drop(columns=target), test[target]
     # A model file is unpickled only if it is the one DVC recorded for its train stage.
     paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
-    predictions = predict_all(models, X_test, train_target_mean=float(train[target].mean()))
+    train_rows = parquet_rows(args.train, target, lambda X: design(models, X))
+    train_target_mean = sum(y.sum() for _, y in train_rows.read()) / train_rows.n_rows
+    predictions = predict_all(models, X_test, train_target_mean=train_target_mean)
     report = evaluate(predictions, y_test, list(MODEL_NAMES))
     champion = report["champion"]
     report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
     report |= refit_metrics(
         models,
-        Rows.from_arrays(design(models, X_train), y_train.to_numpy(dtype=float)),
+        train_rows,
         Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
         cv=make_folds(**params.cv.model_dump()),
         n_bootstrap=params.n_bootstrap,

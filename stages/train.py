@@ -8,7 +8,6 @@ validation curve (and LASSO its coefficient path) as DVC plot data.
 import argparse
 from collections.abc import Iterator
 
-import numpy as np
 import pandas as pd
 
 from regpipe.errors import run
@@ -25,11 +24,12 @@ from regpipe.models import (
     fit_encoder,
     fit_rows,
     make_folds,
+    parquet_rows,
     train_report,
     validation_curve,
 )
 from regpipe.params import load_params
-from regpipe.search import CHUNK_ROWS, Rows
+from regpipe.search import CHUNK_ROWS
 
 
 def main() -> None:
@@ -52,18 +52,9 @@ def main() -> None:
         for chunk in read_parquet_chunks(args.train, CHUNK_ROWS, read):
             yield chunk.drop(columns=target)
 
-    n_rows = parquet_num_rows(args.train)
+    parquet_num_rows(args.train)  # a missing file is named before anything is read
     encoder = fit_encoder(frames)
-
-    def to_arrays(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        X = encoder.transform(chunk.drop(columns=target))
-        return np.asarray(X, dtype=np.float64), chunk[target].to_numpy(dtype=np.float64)
-
-    rows = Rows.from_frames(
-        n_rows,
-        lambda: read_parquet_chunks(args.train, CHUNK_ROWS),
-        to_arrays,
-    )
+    rows = parquet_rows(args.train, target, encoder.transform)
     result = fit_rows(
         args.section.removeprefix("train_"),
         encoder,
