@@ -3,18 +3,43 @@
 Also what the test number alone does not show: cross-validated metrics on the training split,
 and the bias²/variance/noise decomposition of each model's test error by bootstrap refits.
 Every fit here sees training rows only; the test split is only ever predicted.
+
+The refits are not run one by one: as in regpipe.search, a linear Pipeline(StandardScaler,
+OLS | Ridge | LASSO) is a function of the sufficient statistics of its rows (count, sums,
+``XᵀX``, ``Xᵀy``, ``yᵀy``), so the CV folds' refits come from per-fold statistics and each
+bootstrap replicate's from the count-weighted statistics of the training split, all summed in
+one pass over the data (:class:`Rows` may be read chunk by chunk). Ridge and OLS are exactly
+scikit-learn's refits; LASSO is the exact solution (LARS on the weighted Gram matrix), where
+scikit-learn's coordinate descent stops at its tolerance. tests/test_evaluation_stats.py
+compares every number with scikit-learn's refits.
 """
+
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
-from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import Lasso, LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
-from sklearn.model_selection import KFold, cross_validate
+from sklearn.model_selection import BaseCrossValidator
+
+from regpipe.search import (
+    Kind,
+    Rows,
+    Standardised,
+    SufficientStatistics,
+    augmented,
+    center,
+    chunk_statistics,
+    effective_rank,
+    fold_labels,
+    from_grams,
+    lasso_refit,
+    prediction_coefficients,
+    ridge_coefficients,
+    standardise,
+)
 
 BASELINE = "baseline"
-CV_SCORING = {"rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error", "r2": "r2"}
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
@@ -48,81 +73,241 @@ def evaluate(predictions: pd.DataFrame, y_test: pd.Series, model_order: list[str
     return {"models": metrics, "champion": pick_champion(metrics, model_order)}
 
 
+def model_spec(model: object) -> tuple[Kind, float]:
+    """What the final step of a fitted Pipeline is, as the statistics fit it: kind and alpha."""
+    estimator = model.named_steps["model"]
+    kind = {LinearRegression: "ols", Ridge: "ridge", Lasso: "lasso"}[type(estimator)]
+    return kind, 0.0 if kind == "ols" else float(estimator.alpha)
+
+
+def design(models: dict[str, object], X: pd.DataFrame) -> np.ndarray:
+    """X as the models' scalers see it: the fitted encoder's one-hot design, float64.
+
+    The three models were fitted on the same training split, so their encoders agree; a refit
+    on a subset of it (a fold, a resample) that lacks a level has that column constant, hence a
+    zero coefficient, which predicts what the subset's own encoder (ignoring the level) would.
+    """
+    encoders = [model[:-2] for model in models.values()]
+    names = {tuple(encoder.get_feature_names_out()) for encoder in encoders}
+    if len(names) != 1:
+        raise ValueError(f"the models encode their inputs differently: {sorted(names)}")
+    return np.asarray(encoders[0].transform(X), dtype=np.float64)
+
+
+def _fitted(
+    models: dict[str, object], stats: SufficientStatistics
+) -> tuple[Standardised, np.ndarray]:
+    """Every model refitted on each group of ``stats`` at its own alpha, as prediction
+    coefficients (groups, models, p+1), and the groups' standardised problems."""
+    problem = standardise(stats)
+    thetas = []
+    for model in models.values():
+        kind, alpha = model_spec(model)
+        if kind == "lasso":
+            coefs, _ = lasso_refit(problem, alpha)
+        else:
+            coefs = ridge_coefficients(problem, np.array([alpha]))[:, 0]
+        thetas.append(prediction_coefficients(problem, coefs))
+    return problem, np.stack(thetas, axis=1)
+
+
 def cv_metrics(
-    models: dict[str, object], X_train: pd.DataFrame, y_train: pd.Series, *, cv: KFold
+    models: dict[str, object], rows: Rows, *, cv: BaseCrossValidator
 ) -> dict[str, dict[str, float | None]]:
     """Mean RMSE, MAE and R² over ``cv``'s folds of each model refitted at its chosen alpha,
-    and of the mean-predictor baseline.
+    and of the mean-predictor baseline: ``cross_validate``'s numbers, from two passes.
+
+    The first pass sums each test fold's sufficient statistics; every training fold's refit
+    (scaler and model) and its squared errors follow from them exactly. MAE has no sufficient
+    statistic, so a second pass predicts each row with its fold's models.
 
     The alphas were chosen on these same folds, so these are slightly optimistic: the test
     split is the unbiased number, the CV numbers show how stable the model is across folds.
     R² is None when a validation fold holds a single row: its R² is undefined.
     """
-    r2_defined = len(X_train) // cv.get_n_splits() >= 2
-    candidates = {**models, BASELINE: DummyRegressor(strategy="mean")}
-    result = {}
-    for name, model in candidates.items():
-        scores = cross_validate(model, X_train, y_train, cv=cv, scoring=CV_SCORING)
-        result[name] = {
-            "rmse": float(-scores["test_rmse"].mean()),
-            "mae": float(-scores["test_mae"].mean()),
-            "r2": float(scores["test_r2"].mean()) if r2_defined else None,
+    labels = fold_labels(cv, rows.n_rows)
+    n_folds = int(labels.max()) + 1
+    stats = chunk_statistics(rows.read(), labels, n_folds)
+    _, thetas = _fitted(models, stats.complement())
+    # The baseline predicts its training fold's mean: a model with every slope zero.
+    train_y_mean = (stats.y_sum.sum() - stats.y_sum) / (stats.n.sum() - stats.n)
+    baseline = np.zeros((n_folds, 1, thetas.shape[2]))
+    baseline[:, 0, 0] = train_y_mean
+    thetas = np.concatenate([thetas, baseline], axis=1)
+
+    sse = np.stack([_squared_errors(stats, thetas[:, m]) for m in range(thetas.shape[1])], 1)
+    absolute = np.zeros_like(sse)
+    offset = 0
+    for X, y in rows.read():
+        fold = labels[offset : offset + len(X)]
+        offset += len(X)
+        for group in np.unique(fold):
+            part = fold == group
+            predicted = thetas[group, :, 0] + (X[part] - stats.X_center) @ thetas[group, :, 1:].T
+            absolute[group] += np.abs((y[part] - stats.y_center)[:, None] - predicted).sum(0)
+    n = stats.n[:, None]
+    total = (stats.yty - stats.y_sum**2 / stats.n)[:, None]
+    names = [*models, BASELINE]
+    r2_defined = bool((stats.n >= 2).all())  # a 1-row fold's total sum of squares is 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rmse, mae, r2 = np.sqrt(sse / n), absolute / n, 1.0 - sse / total
+    return {
+        name: {
+            "rmse": float(rmse[:, m].mean()),
+            "mae": float(mae[:, m].mean()),
+            "r2": float(r2[:, m].mean()) if r2_defined else None,
         }
-    return result
+        for m, name in enumerate(names)
+    }
 
 
-def noise_variance(design: np.ndarray, y_train: pd.Series) -> float:
-    """The irreducible error σ², estimated as OLS's unbiased residual variance RSS / (n - rank).
+def _squared_errors(stats: SufficientStatistics, theta: np.ndarray) -> np.ndarray:
+    """Sums of squared errors of models ``theta = [intercept, slope]`` (in the statistics'
+    centred coordinates): (groups, p+1) models on their own groups, or on one group's rows
+    when ``stats`` has one group; a single model (p+1,) on every group."""
+    theta = np.atleast_2d(theta)
+    k = max(len(stats.n), len(theta))
+    theta = np.broadcast_to(theta, (k, theta.shape[1]))
+    n, y_sum, yty = (np.broadcast_to(a, (k,)) for a in (stats.n, stats.y_sum, stats.yty))
+    X_sum, Xty = (np.broadcast_to(a, (k, a.shape[1])) for a in (stats.X_sum, stats.Xty))
+    XtX = np.broadcast_to(stats.XtX, (k, *stats.XtX.shape[1:]))
+    intercept, slope = theta[:, 0], theta[:, 1:]
+    quadratic = (
+        np.einsum("gi,gij,gj->g", slope, XtX, slope)
+        + 2 * intercept * np.einsum("gi,gi->g", slope, X_sum)
+        + n * intercept**2
+    )
+    cross = np.einsum("gi,gi->g", slope, Xty) + intercept * y_sum
+    return np.clip(yty - 2 * cross + quadratic, 0.0, None)
 
-    ``design`` is the model's encoded training matrix (one-hot levels, numbers), not the raw
+
+def noise_variance(rows: Rows) -> float:
+    """The irreducible error σ², estimated as OLS's unbiased residual variance RSS / (n - r - 1),
+    r the rank of the centred (encoded) training design: n - p - 1 for p independent features.
+
+    ``rows`` are the model's encoded training matrix (one-hot levels, numbers), not the raw
     columns. The degrees of freedom count the intercept and the independent columns only, so a
     one-hot block (its levels sum to the intercept) is not counted twice. It assumes the truth
     is linear in the features with additive noise; under that assumption it is the same for
     every model, so the decomposition below compares models fairly.
     """
-    design = np.asarray(design, dtype=np.float64)
-    residuals = y_train - LinearRegression().fit(design, y_train).predict(design)
-    rank = np.linalg.matrix_rank(design - design.mean(axis=0)) + 1
-    if len(design) <= rank:
+    total = total_statistics(rows)
+    problem = standardise(total)
+    theta = prediction_coefficients(problem, ridge_coefficients(problem, np.zeros(1))[:, 0])
+    rss = _squared_errors(total, theta)[0]
+    dof = total.n[0] - effective_rank(problem)[0] - 1
+    if dof <= 0:
         return float("nan")  # as many parameters as rows: no residual left to measure σ²
-    return float(residuals @ residuals / (len(design) - rank))
+    return float(rss / dof)
+
+
+def bootstrap_counts(sizes: list[int], n_bootstrap: int, random_state: int) -> Iterator[Callable]:
+    """The multinomial bootstrap, chunk by chunk: for each chunk, a function ``draw(b)`` giving
+    replicate b's count of each of the chunk's rows (how often the resample repeats it).
+
+    Drawing n rows with replacement is split exactly in two: how many of the n draws land in
+    each chunk (one multinomial over the chunks' shares), then which rows inside the chunk
+    (uniform draws). The resamples therefore have today's distribution for any chunking, but
+    the draws depend on ``random_state`` and on the chunk sizes. Each (chunk, replicate) has
+    its own seed, so a chunk's counts do not depend on which process draws them, or when.
+    """
+    seeds = np.random.SeedSequence(random_state).spawn(len(sizes) + 1)
+    shares = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+    totals = np.random.default_rng(seeds[0]).multinomial(sum(sizes), shares, size=n_bootstrap)
+    for chunk, size in enumerate(sizes):
+        replicate_seeds = seeds[chunk + 1].spawn(n_bootstrap)
+
+        def draw(b: int, size: int = size, chunk: int = chunk, seeds=replicate_seeds) -> np.ndarray:
+            rng = np.random.default_rng(seeds[b])
+            return np.bincount(rng.integers(0, size, totals[b, chunk]), minlength=size)
+
+        yield draw
+
+
+def bootstrap_statistics(
+    rows: Rows, *, n_bootstrap: int, random_state: int
+) -> SufficientStatistics:
+    """One pass: each bootstrap replicate's statistics, the count-weighted sums of the training
+    rows (a resample that repeats a row k times has exactly these sums), one group per replicate.
+    The replicates are the same for every model."""
+    grams, centre = None, None
+    draws = bootstrap_counts(rows.sizes, n_bootstrap, random_state)
+    for (X, y), draw in zip(rows.read(), draws, strict=True):
+        if centre is None:
+            centre = center(X), float(center(y))
+            grams = np.zeros((n_bootstrap, X.shape[1] + 2, X.shape[1] + 2))
+        chunk = augmented(X, y, *centre)
+        for b in range(n_bootstrap):
+            weights = draw(b).astype(np.float64)
+            grams[b] += (chunk.T * weights) @ chunk
+    return from_grams(grams, *centre)
+
+
+def total_statistics(
+    rows: Rows, centre: tuple[np.ndarray, float] | None = None
+) -> SufficientStatistics:
+    """One pass: the statistics of all of ``rows`` as one group."""
+    return chunk_statistics(rows.read(), np.zeros(rows.n_rows, dtype=np.int32), 1, centre)
 
 
 def bias_variance(
-    model: object,
-    X_train: pd.DataFrame,
-    y_train: pd.Series,
-    X_test: pd.DataFrame,
-    y_test: pd.Series,
+    models: dict[str, object],
+    replicates: SufficientStatistics,
+    test: SufficientStatistics,
     *,
-    n_bootstrap: int,
-    random_state: int,
     noise: float,
-) -> dict[str, float]:
-    """The test MSE of ``model`` split into bias², variance and noise by bootstrap refits.
+) -> dict[str, dict[str, float]]:
+    """The test MSE of each model split into bias², variance and noise over bootstrap refits.
 
-    Each of ``n_bootstrap`` refits (alpha fixed at the chosen one) sees a resample of the
-    training rows; the same seed gives every model the same resamples. Per test row, variance
-    is the spread of the refits' predictions and (mean prediction - y)² is bias² + noise, so
-    ``expected_mse = bias_sq + variance + noise`` holds exactly with ``noise`` from
+    Each replicate of ``replicates`` (:func:`bootstrap_statistics`) is refitted at the model's
+    chosen alpha. A linear model's prediction is ``θ · (1, x)``, so per test row the variance
+    of the refits' predictions is ``(1, x)ᵀ C (1, x)`` with C the covariance of their θ, and
+    every mean over the test rows is a quadratic form of the test split's statistics ``test``
+    (centred as ``replicates``): no prediction is computed. (mean prediction - y)² is bias² +
+    noise, so ``expected_mse = bias_sq + variance + noise`` holds exactly with ``noise`` from
     :func:`noise_variance`. bias² is what is left of ``bias_sq_plus_noise`` after the noise
     estimate, so it carries that estimate's sampling error (about sqrt(2 / (n - p - 1)) of
     σ², 8% on Diabetes): a small negative bias² means "below what this data can resolve".
     """
-    rng = np.random.default_rng(random_state)
-    predictions = np.empty((n_bootstrap, len(X_test)))
-    for b in range(n_bootstrap):
-        rows = rng.integers(0, len(X_train), size=len(X_train))
-        refit = clone(model).fit(X_train.iloc[rows], y_train.iloc[rows])
-        predictions[b] = refit.predict(X_test)
-    y = y_test.to_numpy()
-    squared_bias_and_noise = float(np.mean((predictions.mean(axis=0) - y) ** 2))
+    _, thetas = _fitted(models, replicates)
+    n_test = test.n[0]
+    moments = np.block(
+        [[test.n[:, None], test.X_sum], [test.X_sum.T, test.XtX[0]]]
+    )  # Σ (1, x)(1, x)ᵀ over the test rows
+    result = {}
+    for m, name in enumerate(models):
+        theta = thetas[:, m]
+        mean_theta = theta.mean(axis=0)
+        spread = theta - mean_theta
+        variance = np.einsum("bi,ij,bj->", spread, moments, spread) / len(theta) / n_test
+        squared_bias_and_noise = float(_squared_errors(test, mean_theta)[0] / n_test)
+        result[name] = {
+            "expected_mse": float(_squared_errors(test, theta).mean() / n_test),
+            "bias_sq_plus_noise": squared_bias_and_noise,
+            "bias_sq": squared_bias_and_noise - noise,
+            "variance": float(variance),
+            "noise": noise,
+        }
+    return result
+
+
+def refit_metrics(
+    models: dict[str, object],
+    train: Rows,
+    test: Rows,
+    *,
+    cv: BaseCrossValidator,
+    n_bootstrap: int,
+    random_state: int,
+) -> dict:
+    """The CV metrics and the bias/variance decomposition of every model: four passes over the
+    training rows (CV statistics, CV absolute errors, bootstrap, noise) and one over the test's."""
+    replicates = bootstrap_statistics(train, n_bootstrap=n_bootstrap, random_state=random_state)
+    test_stats = total_statistics(test, (replicates.X_center, replicates.y_center))
     return {
-        "expected_mse": float(np.mean((predictions - y) ** 2)),
-        "bias_sq_plus_noise": squared_bias_and_noise,
-        "bias_sq": squared_bias_and_noise - noise,
-        "variance": float(np.mean(predictions.var(axis=0))),
-        "noise": noise,
+        "cv": cv_metrics(models, train, cv=cv),
+        "n_bootstrap": n_bootstrap,
+        "bias_variance": bias_variance(models, replicates, test_stats, noise=noise_variance(train)),
     }
 
 

@@ -80,6 +80,52 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise UserError(f"{path}: cannot read table: {error}") from None
 
 
+def parquet_num_rows(path: str | Path) -> int:
+    """The row count in a Parquet file's footer: nothing else is read."""
+    import pyarrow.parquet as pq
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: file not found")
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def read_parquet_chunks(
+    path: str | Path, rows: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """A Parquet file as DataFrames of ``rows`` rows each (the last shorter), read one batch at
+    a time across its row groups: memory holds one chunk, whatever the file's size."""
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(path) as file:
+        for batch in file.iter_batches(batch_size=rows, columns=columns):
+            yield batch.to_pandas()
+
+
+class ParquetColumns:
+    """A Parquet table whose columns are read one at a time, when asked for: ``table[name]``
+    is that column as pandas reads it, ``len(table)`` and ``table.columns`` come from the
+    footer. For work that goes column by column (the drift tests), memory holds the columns in
+    use, not the table."""
+
+    def __init__(self, path: str | Path) -> None:
+        import pyarrow.parquet as pq
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UserError(f"{path}: file not found")
+        file = pq.ParquetFile(self.path)
+        self.columns = pd.Index(file.schema_arrow.names)
+        self._n_rows = file.metadata.num_rows
+
+    def __len__(self) -> int:
+        return self._n_rows
+
+    def __getitem__(self, column: str) -> pd.Series:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path, columns=[column]).to_pandas()[column]
+
+
 def describe_table(path: str | Path) -> str:
     """``path`` for messages, with the user's file it was read from when it records one."""
     path = Path(path)

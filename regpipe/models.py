@@ -5,6 +5,7 @@ split only; during cross-validation the scaler is refitted inside every fold, so
 a validation fold reaches the fit that is scored on it.
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,18 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from regpipe.errors import UserError
-from regpipe.search import AlphaRule, SearchResult, search_alpha
+from regpipe.io import parquet_num_rows, read_parquet_chunks
+from regpipe.search import (
+    CHUNK_ROWS,
+    AlphaRule,
+    Rows,
+    SearchResult,
+    Standardised,
+    effective_rank,
+    lasso_refit,
+    ridge_coefficients,
+    search_rows,
+)
 
 MODEL_NAMES = ("ols", "ridge", "lasso")
 
@@ -44,6 +56,43 @@ def make_encoder() -> ColumnTransformer:
         ],
         remainder="passthrough",
         verbose_feature_names_out=False,
+    )
+
+
+def fit_encoder(frames: Callable[[list[str] | None], Iterator[pd.DataFrame]]) -> ColumnTransformer:
+    """The encoder ``make_encoder().fit`` on the whole table would be, learnt chunk by chunk.
+
+    ``frames(columns)`` reads the table's feature columns (all when None) in chunks. The
+    encoder only learns the categorical columns' levels (and the columns' names and types),
+    so one pass over the categorical columns collects them, and the encoder is fitted on a
+    few rows holding every level; numeric data needs no pass at all.
+    """
+    first = next(iter(frames(None)))
+    categorical = list(first.select_dtypes(exclude="number").columns)
+    if not categorical:
+        return make_encoder().fit(first.iloc[:1])
+    levels: dict[str, set] = {column: set() for column in categorical}
+    for chunk in frames(categorical):
+        for column in categorical:
+            levels[column].update(chunk[column].dropna().unique())
+    n_rows = max(len(values) for values in levels.values())
+    sample = first.iloc[[0] * n_rows].reset_index(drop=True)
+    for column, values in levels.items():
+        ordered = sorted(values)
+        cycled = [ordered[i % len(ordered)] for i in range(n_rows)]
+        sample[column] = pd.Series(cycled, dtype=first[column].dtype)
+    return make_encoder().fit(sample)
+
+
+def parquet_rows(path: str, target: str, encode: Callable[[pd.DataFrame], np.ndarray]) -> Rows:
+    """A Parquet table as chunks of (``encode``d features, target), read batch by batch."""
+
+    def to_arrays(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
+        return X, chunk[target].to_numpy(dtype=np.float64)
+
+    return Rows.from_frames(
+        parquet_num_rows(path), lambda: read_parquet_chunks(path, CHUNK_ROWS), to_arrays
     )
 
 
@@ -101,30 +150,82 @@ def fit_with_cv(
     alpha_rule: AlphaRule = "min",
     **estimator_params: object,
 ) -> TrainResult:
-    """Choose alpha among ``alphas`` by K-fold CV, then refit ``name`` on all of (X, y).
-
-    The search runs on sufficient statistics (regpipe.search: the same numbers GridSearchCV over
-    the Pipeline gives, from one pass over X); the model that ships is refitted by scikit-learn
-    itself. With ``alphas=None`` (OLS) nothing is searched but the CV RMSE is still measured, so
-    every model reports the same numbers. The search sees X one-hot encoded with the levels of
-    the whole training split (levels only: no statistic of a validation fold's target or scale).
-    """
-    search = search_alpha(
-        name,
-        np.asarray(make_encoder().fit_transform(X), dtype=np.float64),  # no copy if float64
-        y.to_numpy(dtype=np.float64),
-        alphas=alphas,
-        cv=cv,
-        alpha_rule=alpha_rule,
+    """:func:`fit_rows` on an in-memory training split."""
+    encoder = make_encoder().fit(X)
+    rows = Rows.from_arrays(
+        np.asarray(encoder.transform(X), dtype=np.float64), y.to_numpy(dtype=np.float64)
     )
+    return fit_rows(
+        name, encoder, rows, alphas=alphas, cv=cv, alpha_rule=alpha_rule, **estimator_params
+    )
+
+
+def fit_rows(
+    name: str,
+    encoder: ColumnTransformer,
+    rows: Rows,
+    *,
+    alphas: np.ndarray | None,
+    cv: KFold,
+    alpha_rule: AlphaRule = "min",
+    **estimator_params: object,
+) -> TrainResult:
+    """Choose alpha among ``alphas`` by K-fold CV, then fit ``name`` on all the rows.
+
+    ``rows`` are the training split encoded by ``encoder`` (fitted, one-hot levels of the whole
+    split: levels only, no statistic of a validation fold's target or scale), read chunk by
+    chunk. The search runs on sufficient statistics (regpipe.search: the same numbers
+    GridSearchCV over the Pipeline gives, from one pass); so does the final fit, from the same
+    pass, so the training split is never held in memory at once. With ``alphas=None`` (OLS)
+    nothing is searched but the CV RMSE is still measured, so every model reports the same
+    numbers.
+    """
+    search = search_rows(name, rows, alphas=alphas, cv=cv, alpha_rule=alpha_rule)
     alpha = None if alphas is None else search.alpha
     params = estimator_params if alpha is None else {**estimator_params, "alpha": alpha}
     return TrainResult(
-        model=make_pipeline(name, **params).fit(X, y),
+        model=pipeline_from_statistics(name, encoder, search, params),
         alpha=alpha,
         alpha_rule=alpha_rule,
         search=search,
     )
+
+
+def pipeline_from_statistics(
+    name: str, encoder: ColumnTransformer, search: SearchResult, params: dict
+) -> Pipeline:
+    """The fitted Pipeline(encoder, StandardScaler, estimator) that ``fit`` on the training
+    split would give, its attributes computed from the split's sufficient statistics.
+
+    StandardScaler's mean, variance and scale and OLS/Ridge's coefficients equal scikit-learn's
+    fit (to rounding; tests/test_models.py compares them); LASSO is scikit-learn's coordinate
+    descent on the Gram matrix, run to convergence (1e-13) rather than stopped at its ``tol``.
+    """
+    whole: Standardised = search.whole
+    centre = search.total.X_center
+    p = len(centre)
+    scaler = StandardScaler()
+    scaler.mean_ = whole.mean[0] + centre
+    scaler.var_ = whole.var[0]
+    scaler.scale_ = whole.scale[0]
+    scaler.n_samples_seen_ = int(whole.n[0])
+    scaler.n_features_in_ = p
+    estimator = ESTIMATORS[name](**params)
+    if name == "lasso":
+        coef, estimator.n_iter_ = lasso_refit(whole, estimator.alpha, max_sweeps=estimator.max_iter)
+        estimator.coef_ = coef[0]
+    else:
+        estimator.coef_ = ridge_coefficients(whole, np.array([params.get("alpha", 0.0)]))[0, 0]
+        estimator.n_iter_ = None
+    if name == "ols":
+        estimator.rank_ = int(effective_rank(whole)[0])
+        estimator.singular_ = np.sqrt(np.clip(np.linalg.eigvalsh(whole.H[0])[::-1], 0, None))
+    if name == "ridge":
+        estimator.solver_ = "cholesky"
+    # The scaled features have mean zero, so the intercept is the target's mean.
+    estimator.intercept_ = float(whole.y_mean[0] + search.total.y_center)
+    estimator.n_features_in_ = p
+    return Pipeline([("encoder", encoder), ("scaler", scaler), ("model", estimator)])
 
 
 def feature_names(model: Pipeline) -> list[str]:

@@ -21,10 +21,11 @@ from them follow exactly:
 - the validation and training sums of squared errors of every (fold, alpha) from quadratic
   forms of the statistics, so no prediction is ever computed.
 
-The data are read once, one test fold at a time (a fold-sized copy at most), after subtracting
-a centre close to the column means so that the Gram matrices do not lose digits to
-cancellation. The cost is one pass over the data plus O(n_splits · n_alphas · p²) arithmetic,
-independent of n_samples.
+The data are read once, block by block (a copy of one block at most, so the same code runs
+over Parquet row groups that never sit in memory together), after subtracting a centre close
+to the column means so that the Gram matrices do not lose digits to cancellation. The cost
+is one pass over the data plus O(n_splits · n_alphas · p²) arithmetic, independent of
+n_samples.
 
 The search only chooses alpha and reports the curves; the deployable model is still refitted by
 scikit-learn on the whole training split (see regpipe.models). ``GridSearchCV`` is kept as the
@@ -32,6 +33,7 @@ test oracle (tests/test_search.py): same chosen alpha, Ridge coefficients to 1e-
 the solver tolerance with the same zero pattern.
 """
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,70 +88,143 @@ class SufficientStatistics:
         return self.n, self.X_sum, self.XtX, self.Xty, self.y_sum, self.yty
 
 
-def _test_fold_rows(test: np.ndarray) -> slice | np.ndarray:
-    """A slice (a view, no copy) when the fold's rows form one block, as unshuffled KFold's do.
+def fold_labels(cv: BaseCrossValidator, n_samples: int) -> np.ndarray:
+    """Each row's test fold under ``cv`` (one small integer per row, so chunks can be labelled).
 
-    The statistics are sums, so the order of the rows does not matter, only the set; a
-    duplicated row would break the partition check in :func:`fold_statistics`.
+    Raises ValueError unless the test folds partition the rows (each row in exactly one test
+    fold, each training fold its complement), which K-fold splitters guarantee.
     """
-    low, high = int(test.min()), int(test.max())
-    return slice(low, high + 1) if high - low + 1 == len(test) else test
+    labels = np.full(n_samples, -1, dtype=np.int32)
+    for fold, (train, test) in enumerate(cv.split(np.empty((n_samples, 0)))):
+        if len(test) == 0 or len(train) + len(test) != n_samples or (labels[test] >= 0).any():
+            raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
+        labels[test] = fold
+    if (labels < 0).any():
+        raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
+    return labels
 
 
-def _center(values: np.ndarray, max_rows: int = 10_000) -> np.ndarray:
+def center(values: np.ndarray, max_rows: int = 10_000) -> np.ndarray:
     """The mean of an evenly strided sample of rows: close enough to the data to stop the
     cancellation in ``XᵀX``, and it drops out of every fitted quantity exactly."""
     return values[:: max(1, len(values) // max_rows)].mean(axis=0)
 
 
-def fold_statistics(X: np.ndarray, y: np.ndarray, cv: BaseCrossValidator) -> SufficientStatistics:
-    """One pass over (X, y): the sufficient statistics of every test fold of ``cv``.
+def augmented(X: np.ndarray, y: np.ndarray, X_center: np.ndarray, y_center: float) -> np.ndarray:
+    """``[X - X_center, y - y_center, 1]``: its Gram matrix holds every statistic at once."""
+    p = X.shape[1]
+    out = np.empty((len(X), p + 2))
+    np.subtract(X, X_center, out=out[:, :p])
+    np.subtract(y, y_center, out=out[:, p])
+    out[:, p + 1] = 1.0
+    return out
 
-    Each fold is copied once, centred, into ``[X, y, 1]``, whose Gram matrix holds all the
-    statistics (``XᵀX``, ``Xᵀy``, ``yᵀy``, the sums and the count) from one BLAS call.
-    Raises ValueError unless the test folds partition the rows (each row in exactly one test
-    fold, each training fold its complement), which K-fold splitters guarantee.
-    """
-    n_samples, p = X.shape
-    X_center, y_center = _center(X), float(_center(y))
-    seen = np.zeros(n_samples, dtype=bool)
-    grams = []
-    for train, test in cv.split(X):
-        rows = _test_fold_rows(test)
-        if len(test) == 0 or len(train) + len(test) != n_samples or seen[rows].any():
-            raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
-        seen[rows] = True
-        augmented = np.empty((len(test), p + 2))
-        np.subtract(X[rows], X_center, out=augmented[:, :p])
-        np.subtract(y[rows], y_center, out=augmented[:, p])
-        augmented[:, p + 1] = 1.0
-        grams.append(augmented.T @ augmented)
-        del augmented
-    if not seen.all():
-        raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
-    gram = np.array(grams)
+
+def group_grams(rows: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
+    """The Gram matrix of each group's rows of an augmented chunk, shape (n_groups, p+2, p+2)."""
+    grams = np.zeros((n_groups, rows.shape[1], rows.shape[1]))
+    first, last = labels.min(initial=0), labels.max(initial=-1)
+    if first == last:  # a whole chunk in one group (unshuffled K-fold): no copy
+        grams[first] = rows.T @ rows
+        return grams
+    for group in np.unique(labels):
+        part = rows[labels == group]
+        grams[group] = part.T @ part
+    return grams
+
+
+def from_grams(grams: np.ndarray, X_center: np.ndarray, y_center: float) -> "SufficientStatistics":
+    """The statistics held in augmented Gram matrices (groups, p+2, p+2)."""
+    p = grams.shape[1] - 2
     return SufficientStatistics(
-        n=gram[:, p + 1, p + 1],
-        X_sum=gram[:, p + 1, :p],
-        XtX=gram[:, :p, :p],
-        Xty=gram[:, :p, p],
-        y_sum=gram[:, p + 1, p],
-        yty=gram[:, p, p],
+        n=grams[:, p + 1, p + 1],
+        X_sum=grams[:, p + 1, :p],
+        XtX=grams[:, :p, :p],
+        Xty=grams[:, :p, p],
+        y_sum=grams[:, p + 1, p],
+        yty=grams[:, p, p],
         X_center=X_center,
         y_center=y_center,
     )
+
+
+# Rows per block when the statistics are summed block by block: the augmented copy of one
+# block (CHUNK_ROWS x (p+2) float64, 25 MiB at p = 10) is all the extra memory a pass needs.
+CHUNK_ROWS = 1 << 18
+
+Chunks = Iterable[tuple[np.ndarray, np.ndarray]]
+
+
+def row_chunks(X: np.ndarray, y: np.ndarray, size: int = CHUNK_ROWS) -> Chunks:
+    """(X, y) in blocks of ``size`` rows (views, no copy)."""
+    for start in range(0, len(X), size):
+        yield X[start : start + size], y[start : start + size]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A re-readable source of (X, y) float64 chunks, with each chunk's row count known upfront
+    (the bootstrap draws how many resampled rows fall in each chunk before the pass)."""
+
+    sizes: list[int]
+    read: Callable[[], Chunks]
+
+    @classmethod
+    def from_arrays(cls, X: np.ndarray, y: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> "Rows":
+        """In-memory arrays, read in views of ``chunk_rows`` rows."""
+        sizes = [len(c) for c, _ in row_chunks(X, y, chunk_rows)]
+        return cls(sizes, lambda: row_chunks(X, y, chunk_rows))
+
+    @classmethod
+    def from_frames(
+        cls,
+        n_rows: int,
+        frames: Callable[[], Iterable[object]],
+        to_arrays: Callable[[object], tuple[np.ndarray, np.ndarray]],
+        chunk_rows: int = CHUNK_ROWS,
+    ) -> "Rows":
+        """Chunks of ``chunk_rows`` rows from ``frames()`` (e.g. a Parquet file read batch by
+        batch), each turned into arrays by ``to_arrays`` as it is read."""
+        sizes = [min(chunk_rows, n_rows - start) for start in range(0, n_rows, chunk_rows)]
+        return cls(sizes, lambda: map(to_arrays, frames()))
+
+    @property
+    def n_rows(self) -> int:
+        return sum(self.sizes)
+
+
+def chunk_statistics(
+    chunks: Chunks,
+    labels: np.ndarray,
+    n_groups: int,
+    centre: tuple[np.ndarray, float] | None = None,
+) -> SufficientStatistics:
+    """One pass over ``chunks``: the statistics of every group of rows (``labels``, one per row
+    in the order the chunks give them), centred at ``centre`` or the first chunk's near-mean."""
+    grams, offset = None, 0
+    for X, y in chunks:
+        if grams is None:
+            X_center, y_center = centre or (center(X), float(center(y)))
+            grams = np.zeros((n_groups, X.shape[1] + 2, X.shape[1] + 2))
+        rows = augmented(X, y, X_center, y_center)
+        grams += group_grams(rows, labels[offset : offset + len(X)], n_groups)
+        offset += len(X)
+    if grams is None or offset != len(labels):
+        raise ValueError(f"the chunks hold {offset} rows, the labels {len(labels)}")
+    return from_grams(grams, X_center, y_center)
 
 
 @dataclass(frozen=True)
 class Standardised:
     """Each group's least-squares problem on StandardScaler's scale, with ``y`` centred.
 
-    ``mean``/``scale`` are the scaler's (in centred coordinates) and ``y_mean`` the
-    intercept's reference; ``H = ZᵀZ``, ``q = Zᵀ(y - y_mean)``, ``yy = ||y - y_mean||²``.
+    ``mean``/``var``/``scale`` are the scaler's (mean in centred coordinates) and ``y_mean``
+    the intercept's reference; ``H = ZᵀZ``, ``q = Zᵀ(y - y_mean)``, ``yy = ||y - y_mean||²``.
     """
 
     n: np.ndarray
     mean: np.ndarray
+    var: np.ndarray
     scale: np.ndarray
     y_mean: np.ndarray
     H: np.ndarray
@@ -175,7 +250,7 @@ def standardise(stats: SufficientStatistics) -> Standardised:
     constant = var <= n[:, None] * eps * var + (n[:, None] * raw_mean * eps) ** 2
     scale = np.where(constant, 1.0, np.sqrt(var))
     H = G / scale[:, :, None] / scale[:, None, :]
-    return Standardised(n, mean, scale, y_mean, H, b / scale, np.clip(yy, 0.0, None))
+    return Standardised(n, mean, var, scale, y_mean, H, b / scale, np.clip(yy, 0.0, None))
 
 
 def ridge_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
@@ -222,6 +297,41 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
     return coefs
 
 
+def lasso_refit(
+    problem: Standardised, alpha: float, *, tol: float = 1e-13, max_sweeps: int = 100_000
+) -> tuple[np.ndarray, int]:
+    """LASSO coefficients (standardised scale) of every group at one alpha, shape (groups, p),
+    and the number of coordinate-descent sweeps made.
+
+    scikit-learn's Lasso algorithm (cyclic coordinate descent from zero, the same updates on
+    the Gram matrix instead of X), all groups at once, run until no coefficient moves by more
+    than ``tol`` of the largest. LARS (:func:`lasso_coefficients`) goes astray when regressors
+    are collinear, as a one-hot encoded column set is with the intercept: there the
+    coefficients are not unique, nor the predictions for a level unseen in training, and
+    following scikit-learn's own iteration reaches the solution its refit would.
+    """
+    w = np.zeros_like(problem.q)
+    H, q, penalty = problem.H, problem.q, problem.n * alpha
+    diagonal = np.diagonal(H, axis1=1, axis2=2)
+    safe = np.where(diagonal > 0, diagonal, 1.0)
+    sweeps = 0
+    while sweeps < max_sweeps:
+        sweeps += 1
+        largest_step = 0.0
+        for j in range(w.shape[1]):
+            rho = q[:, j] - np.einsum("gk,gk->g", H[:, j], w) + diagonal[:, j] * w[:, j]
+            new = np.where(
+                diagonal[:, j] > 0,
+                np.sign(rho) * np.maximum(np.abs(rho) - penalty, 0) / safe[:, j],
+                0,
+            )
+            largest_step = max(largest_step, float(np.abs(new - w[:, j]).max()))
+            w[:, j] = new
+        if largest_step <= tol * max(float(np.abs(w).max()), np.finfo(float).tiny):
+            break
+    return w, sweeps
+
+
 def squared_errors(
     problem: Standardised, stats: SufficientStatistics, coefs: np.ndarray
 ) -> np.ndarray:
@@ -252,13 +362,38 @@ def squared_errors(
     return np.clip(sse, 0.0, None)
 
 
+def fit_coefficients(kind: Kind, problem: Standardised, alphas: np.ndarray) -> np.ndarray:
+    """Each group's coefficients at each alpha (OLS: alpha 0), shape (groups, alphas, p)."""
+    if kind == "lasso":
+        return lasso_coefficients(problem, alphas)
+    return ridge_coefficients(problem, alphas)
+
+
+def prediction_coefficients(problem: Standardised, coefs: np.ndarray) -> np.ndarray:
+    """Each group's model as ``[intercept, slope]`` on the centred raw features, (groups, p+1).
+
+    ``y_mean + ((x - mean) / scale) · w`` is ``intercept + x · slope`` with ``slope = w / scale``.
+    """
+    slope = coefs / problem.scale
+    intercept = problem.y_mean - np.einsum("gi,gi->g", problem.mean, slope)
+    return np.concatenate([intercept[:, None], slope], axis=1)
+
+
+def effective_rank(problem: Standardised) -> np.ndarray:
+    """Each group's rank of ``H`` at the rounding cutoff :func:`ridge_coefficients` uses."""
+    eigenvalues = np.linalg.eigvalsh(problem.H)
+    cutoff = eigenvalues.max(axis=1, keepdims=True) * eigenvalues.shape[1] * np.finfo(float).eps
+    return (eigenvalues > cutoff).sum(axis=1)
+
+
 @dataclass(frozen=True)
 class SearchResult:
     """The CV curve over ``alphas`` (in the grid's order) and the chosen alpha.
 
     ``test_rmse``/``train_rmse`` are (n_splits, n_alphas): each fold's validation and training
     RMSE. ``fold_coef`` (n_splits, n_alphas, p) are the fold models' coefficients and ``path_coef``
-    (n_alphas, p) the models fitted on all rows, all on the standardised scale.
+    (n_alphas, p) the models fitted on all rows, all on the standardised scale. ``whole`` is
+    the problem of all rows, from which the deployed model is fitted.
     """
 
     alphas: np.ndarray
@@ -267,6 +402,8 @@ class SearchResult:
     fold_coef: np.ndarray
     path_coef: np.ndarray
     best_index: int
+    whole: Standardised  # the whole training split's problem, for the final fit
+    total: SufficientStatistics
 
     @property
     def alpha(self) -> float:
@@ -312,23 +449,31 @@ def search_alpha(
     ``alphas=None`` (OLS) scores the single unpenalised model; a one-element grid scores a fixed
     alpha. Equivalent to GridSearchCV with RMSE scoring and ``return_train_score=True``.
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    rows = Rows.from_arrays(np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return search_rows(kind, rows, alphas=alphas, cv=cv, alpha_rule=alpha_rule)
+
+
+def search_rows(
+    kind: Kind,
+    rows: Rows,
+    *,
+    alphas: np.ndarray | None,
+    cv: BaseCrossValidator,
+    alpha_rule: AlphaRule = "min",
+) -> SearchResult:
+    """:func:`search_alpha` over a chunked source of rows (one pass, one chunk in memory)."""
     grid = np.zeros(1) if alphas is None else np.asarray(alphas, dtype=np.float64)
-    stats = fold_statistics(X, y, cv)
+    labels = fold_labels(cv, rows.n_rows)
+    stats = chunk_statistics(rows.read(), labels, int(labels.max()) + 1)
     train_stats = stats.complement()
     problems = standardise(train_stats)
     whole = standardise(stats.total())
 
-    def fit(problem: Standardised) -> np.ndarray:
-        if kind == "lasso":
-            return lasso_coefficients(problem, grid)
-        return ridge_coefficients(problem, grid)
-
-    fold_coef = fit(problems)
+    fold_coef = fit_coefficients(kind, problems, grid)
     test_rmse = np.sqrt(squared_errors(problems, stats, fold_coef) / stats.n[:, None])
     train_rmse = np.sqrt(squared_errors(problems, train_stats, fold_coef) / train_stats.n[:, None])
     best = choose_alpha(
         grid, test_rmse.mean(axis=0), test_rmse.std(axis=0), len(stats.n), alpha_rule
     )
-    return SearchResult(grid, test_rmse, train_rmse, fold_coef, fit(whole)[0], best)
+    path = fit_coefficients(kind, whole, grid)[0]
+    return SearchResult(grid, test_rmse, train_rmse, fold_coef, path, best, whole, stats.total())

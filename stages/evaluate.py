@@ -8,15 +8,15 @@ from pathlib import Path
 from regpipe.errors import run
 from regpipe.evaluation import (
     BASELINE,
-    bias_variance,
-    cv_metrics,
+    Rows,
+    design,
     evaluate,
     model_card,
     model_card_markdown,
-    noise_variance,
     plot_sample,
     predict_all,
     quality_gate,
+    refit_metrics,
     residual_sample,
 )
 from regpipe.io import (
@@ -30,7 +30,7 @@ from regpipe.io import (
     write_json,
     write_table,
 )
-from regpipe.models import MODEL_NAMES, make_folds
+from regpipe.models import MODEL_NAMES, make_folds, parquet_rows
 from regpipe.params import load_params
 
 
@@ -50,41 +50,35 @@ def main() -> None:
 
     params = load_params("evaluate")
     target = load_params("prepare").target
-    train, test = read_table(args.train), read_table(args.test)
-    X_train, y_train = train.drop(columns=target), train[target]
+    # The training split is read in chunks; the test split (the smaller part) is held, for
+    # its predictions and plots.
+    test = read_table(args.test)
     X_test, y_test = test.drop(columns=target), test[target]
     # A model file is unpickled only if it is the one DVC recorded for its train stage.
     paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
-    predictions = predict_all(models, X_test, train_target_mean=float(train[target].mean()))
+    train_rows = parquet_rows(args.train, target, lambda X: design(models, X))
+    train_target_mean = sum(y.sum() for _, y in train_rows.read()) / train_rows.n_rows
+    predictions = predict_all(models, X_test, train_target_mean=train_target_mean)
     report = evaluate(predictions, y_test, list(MODEL_NAMES))
     champion = report["champion"]
     report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
-    folds = make_folds(**params.cv.model_dump(), n_rows=len(train), key="evaluate.cv")
-    report["cv"] = cv_metrics(models, X_train, y_train, cv=folds)
+    folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
+    report |= refit_metrics(
+        models,
+        train_rows,
+        Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
+        cv=folds,
+        n_bootstrap=params.n_bootstrap,
+        random_state=params.random_state,
+    )
     if report["cv"][BASELINE]["r2"] is None:  # said once here, not once per fold
         print(
-            f"evaluate: CV R² not reported: {len(train)} training rows in {folds.n_splits} folds "
-            "leave a validation fold of 1 row (lower evaluate.cv.n_splits)",
+            f"evaluate: CV R² not reported: {train_rows.n_rows} training rows in "
+            f"{folds.n_splits} folds leave a validation fold of 1 row (lower evaluate.cv.n_splits)",
             file=sys.stderr,
         )
-    # σ² from the OLS pipeline's own encoded design: categories one-hot, as the models see them
-    noise = noise_variance(models["ols"][:-1].transform(X_train), y_train)
-    report["n_bootstrap"] = params.n_bootstrap
-    report["bias_variance"] = {
-        name: bias_variance(
-            model,
-            X_train,
-            y_train,
-            X_test,
-            y_test,
-            n_bootstrap=params.n_bootstrap,
-            random_state=params.random_state,
-            noise=noise,
-        )
-        for name, model in models.items()
-    }
 
     with atomic_path(args.out_champion) as tmp:
         shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)

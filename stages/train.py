@@ -7,19 +7,31 @@ validation curve (and LASSO its coefficient path) as DVC plot data.
 
 import argparse
 import sys
+from collections.abc import Iterator
+
+import pandas as pd
 
 from regpipe.errors import run
-from regpipe.io import read_table, save_model, write_json, write_table
+from regpipe.io import (
+    parquet_num_rows,
+    read_parquet_chunks,
+    save_model,
+    write_json,
+    write_table,
+)
 from regpipe.models import (
     candidate_alphas,
     coefficient_path,
-    fit_with_cv,
+    fit_encoder,
+    fit_rows,
     grid_edge,
     make_folds,
+    parquet_rows,
     train_report,
     validation_curve,
 )
 from regpipe.params import load_params
+from regpipe.search import CHUNK_ROWS
 
 
 def main() -> None:
@@ -34,14 +46,22 @@ def main() -> None:
 
     params = load_params(args.section).model_dump()
     target = load_params("prepare").target
-    train = read_table(args.train)
-    X, y = train.drop(columns=target), train[target]
 
-    result = fit_with_cv(
+    # The training split is read in chunks (Parquet batches), twice at most: the categorical
+    # levels, then one pass for the CV statistics and the final fit. Memory: one chunk.
+    def frames(columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        read = None if columns is None else [*columns, target]
+        for chunk in read_parquet_chunks(args.train, CHUNK_ROWS, read):
+            yield chunk.drop(columns=target)
+
+    parquet_num_rows(args.train)  # a missing file is named before anything is read
+    encoder = fit_encoder(frames)
+    rows = parquet_rows(args.train, target, encoder.transform)
+    result = fit_rows(
         args.section.removeprefix("train_"),
-        X,
-        y,
-        cv=make_folds(**params.pop("cv"), n_rows=len(train), key=f"{args.section}.cv"),
+        encoder,
+        rows,
+        cv=make_folds(**params.pop("cv"), n_rows=rows.n_rows, key=f"{args.section}.cv"),
         alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
         alpha_rule=params.pop("alpha_rule", "min"),
         **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter

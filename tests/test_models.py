@@ -3,24 +3,25 @@
 import json
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
 
 from regpipe.data import load_diabetes_frame, split_train_test
-from regpipe.evaluation import (
-    BASELINE,
-    bias_variance,
-    cv_metrics,
-    leaderboard,
-    noise_variance,
-    residual_sample,
+from regpipe.evaluation import BASELINE, Rows, design, leaderboard, refit_metrics, residual_sample
+from regpipe.io import save_model
+from regpipe.models import (
+    candidate_alphas,
+    fit_encoder,
+    fit_with_cv,
+    make_encoder,
+    make_folds,
+    make_pipeline,
 )
-from regpipe.models import candidate_alphas, fit_with_cv, make_folds
 from tests.conftest import sh
+from tests.test_evaluation_stats import SPLITS
 from tests.test_pipeline import set_param
 
 
@@ -47,35 +48,40 @@ def test_predictions_do_not_depend_on_column_order(name: str, split) -> None:
     np.testing.assert_array_equal(model.predict(shuffled), model.predict(X_test))
 
 
-def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+def decomposition(models, split, *, n_bootstrap: int, random_state: int) -> dict:
     X_train, y_train, X_test, y_test = split
-    noise = noise_variance(X_train, y_train)
-    parts = {}
-    for alpha in (0.01, 1000.0):
-        model = fit_with_cv(
+    return refit_metrics(
+        models,
+        Rows.from_arrays(design(models, X_train), y_train.to_numpy(float)),
+        Rows.from_arrays(design(models, X_test), y_test.to_numpy(float)),
+        cv=make_folds(3, False, 0),
+        n_bootstrap=n_bootstrap,
+        random_state=random_state,
+    )["bias_variance"]
+
+
+def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+    X_train, y_train, _, _ = split
+    models = {
+        str(alpha): fit_with_cv(
             "ridge", X_train, y_train, alphas=np.array([alpha]), cv=make_folds(3, False, 0)
         ).model
-        parts[alpha] = bias_variance(
-            model, X_train, y_train, X_test, y_test, n_bootstrap=20, random_state=0, noise=noise
-        )
+        for alpha in (0.01, 1000.0)
+    }
+    parts = decomposition(models, split, n_bootstrap=20, random_state=0)
     for part in parts.values():
         total = part["bias_sq"] + part["variance"] + part["noise"]
         assert part["expected_mse"] == pytest.approx(total, rel=1e-12)
     # A heavy penalty trades variance for bias: the course's picture, as numbers.
-    assert parts[1000.0]["variance"] < parts[0.01]["variance"]
-    assert parts[1000.0]["bias_sq"] > parts[0.01]["bias_sq"]
+    assert parts["1000.0"]["variance"] < parts["0.01"]["variance"]
+    assert parts["1000.0"]["bias_sq"] > parts["0.01"]["bias_sq"]
 
 
 def test_bias_variance_is_seeded(split) -> None:
-    X_train, y_train, X_test, y_test = split
+    X_train, y_train, _, _ = split
     model = fit_with_cv("ols", X_train, y_train, alphas=None, cv=make_folds(3, False, 0)).model
-    runs = [
-        bias_variance(
-            model, X_train, y_train, X_test, y_test, n_bootstrap=5, random_state=7, noise=1.0
-        )
-        for _ in range(2)
-    ]
-    assert runs[0] == runs[1]
+    runs = [decomposition({"ols": model}, split, n_bootstrap=5, random_state=s) for s in (7, 7, 8)]
+    assert runs[0] == runs[1] != runs[2]
 
 
 def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
@@ -96,38 +102,29 @@ def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
     }
 
 
-class RowRecorder(BaseEstimator, TransformerMixin):
-    """A pass-through first step that records every row any fit (on any clone) is given."""
-
-    seen: list[pd.DataFrame] = []
-
-    def fit(self, X: pd.DataFrame, y: object = None) -> "RowRecorder":
-        RowRecorder.seen.append(X.copy())
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        return self
-
-    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X
-
-
-def test_the_test_split_never_reaches_a_fit(split) -> None:
-    """Every fit evaluate makes (CV, bootstrap) and the training fit see training rows only."""
+def test_the_test_split_never_reaches_a_refit(split) -> None:
+    """The CV and bootstrap refits are functions of the training rows: another test split
+    (here: its targets shuffled) changes the test-side numbers only."""
     X_train, y_train, X_test, y_test = split
-    RowRecorder.seen = []
-    fitted = fit_with_cv(
+    model = fit_with_cv(
         "ridge", X_train, y_train, alphas=np.array([1.0]), cv=make_folds(3, False, 0)
     )
-    spied = Pipeline([("recorder", RowRecorder()), *fitted.model.steps]).fit(X_train, y_train)
-    cv_metrics({"ridge": spied}, X_train, y_train, cv=make_folds(4, False, 0))
-    bias_variance(spied, X_train, y_train, X_test, y_test, n_bootstrap=3, random_state=0, noise=0)
-
-    assert len(RowRecorder.seen) == 1 + 4 + 3
-    train_rows = set(map(tuple, X_train.to_numpy()))
-    test_rows = set(map(tuple, X_test.to_numpy()))
-    assert train_rows.isdisjoint(test_rows)  # else the check below would prove nothing
-    for X in RowRecorder.seen:
-        rows = set(map(tuple, X.to_numpy()))
-        assert rows <= train_rows and rows.isdisjoint(test_rows)
+    models = {"ridge": model.model}
+    shuffled = pd.Series(np.random.default_rng(0).permutation(y_test.to_numpy()), y_test.index)
+    runs = [
+        refit_metrics(
+            models,
+            Rows.from_arrays(design(models, X_train), y_train.to_numpy(float)),
+            Rows.from_arrays(design(models, X_test), target.to_numpy(float)),
+            cv=make_folds(4, False, 0),
+            n_bootstrap=3,
+            random_state=0,
+        )
+        for target in (y_test, shuffled)
+    ]
+    assert runs[0]["cv"] == runs[1]["cv"]
+    assert runs[0]["bias_variance"]["ridge"]["noise"] == runs[1]["bias_variance"]["ridge"]["noise"]
+    assert runs[0]["bias_variance"] != runs[1]["bias_variance"]
 
 
 def test_no_training_stage_reads_the_test_split(built_repo: Path) -> None:
@@ -155,3 +152,51 @@ def test_gate_passes_at_defaults_and_fails_at_an_impossible_margin(
     gate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["gate"]
     assert gate["passed"] is False
     assert "the gate asks for 99.0%" in gate["reasons"][0]
+
+
+@pytest.mark.parametrize("data", ["diabetes", "categorical"])
+@pytest.mark.parametrize("name", ["ols", "ridge", "lasso"])
+def test_model_from_statistics_is_sklearns_fit(name: str, data: str, tmp_path: Path) -> None:
+    """train fits the shipped Pipeline from sufficient statistics; scikit-learn's own fit on
+    the same rows (LASSO run to convergence) gives the same scaler, coefficients, predictions."""
+    X, y, X_test, _ = SPLITS[data]()
+    alphas = {"ols": None, "ridge": np.array([0.5]), "lasso": np.array([0.05])}[name]
+    knobs = {"max_iter": 10**6} if name == "lasso" else {}
+    result = fit_with_cv(name, X, y, alphas=alphas, cv=make_folds(4, False, 0), **knobs)
+    params = {} if alphas is None else {"alpha": float(alphas[0])}
+    if name == "lasso":
+        params |= {"tol": 1e-13, "max_iter": 10**6}
+    expected = make_pipeline(name, **params).fit(X, y)
+    got = result.model
+    for attribute in ("mean_", "var_", "scale_", "n_samples_seen_"):
+        np.testing.assert_allclose(
+            getattr(got["scaler"], attribute), getattr(expected["scaler"], attribute), rtol=1e-10
+        )
+    scale = np.abs(expected["model"].coef_).max()
+    if not (name == "lasso" and data == "categorical"):  # collinear one-hot: coef not unique
+        np.testing.assert_allclose(got["model"].coef_, expected["model"].coef_, atol=1e-8 * scale)
+    np.testing.assert_allclose(got.predict(X_test), expected.predict(X_test), rtol=1e-8)
+    save_model(got, tmp_path / "model.joblib")  # and it loads and predicts as it was saved
+    reloaded = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(reloaded.predict(X_test), got.predict(X_test))
+
+
+def test_encoder_from_chunks_is_the_encoder_of_the_whole_table() -> None:
+    X, _, X_test, _ = SPLITS["categorical"]()
+    X = X.assign(rare=np.where(np.arange(len(X)) == 150, "only_in_a_late_chunk", "common"))
+    X_test = X_test.assign(rare="common")
+
+    def frames(columns: list[str] | None = None):
+        for start in range(0, len(X), 40):
+            yield (
+                X.iloc[start : start + 40]
+                if columns is None
+                else X.iloc[start : start + 40][columns]
+            )
+
+    got, expected = fit_encoder(frames), make_encoder().fit(X)
+    assert list(got.get_feature_names_out()) == list(expected.get_feature_names_out())
+    ours_levels = got.transformers_[0][1].categories_
+    for ours, theirs in zip(ours_levels, expected.transformers_[0][1].categories_, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(got.transform(X_test), expected.transform(X_test))

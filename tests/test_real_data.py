@@ -13,7 +13,7 @@ from sklearn.model_selection import KFold
 from regpipe.contract import FIXABLE, enforce_contract, identifier_columns, infer_contract
 from regpipe.drift import column_drift, run_test
 from regpipe.errors import summarise_warnings
-from regpipe.evaluation import noise_variance
+from regpipe.evaluation import Rows, noise_variance
 from regpipe.models import fit_with_cv, grid_edge, make_encoder
 from regpipe.sweep import Sweep, Trial, sweep_edge
 
@@ -62,9 +62,13 @@ def test_noise_variance_counts_the_one_hot_block_once() -> None:
     full = np.column_stack([X["x"], pd.get_dummies(X["c"]).to_numpy(dtype=float)])
     coef, *_ = np.linalg.lstsq(full, y.to_numpy(), rcond=None)
     rss = float(np.sum((y.to_numpy() - full @ coef) ** 2))
-    assert noise_variance(design, y) == pytest.approx(rss / (n - 4), rel=1e-10)
+    target = y.to_numpy()
+    assert noise_variance(Rows.from_arrays(design, target)) == pytest.approx(
+        rss / (n - 4), rel=1e-10
+    )
     # a design with every level (collinear with the intercept) gives the same estimate
-    assert noise_variance(np.column_stack([design, 1 - design[:, :2].sum(axis=1)]), y) == (
+    every_level = np.column_stack([design, 1 - design[:, :2].sum(axis=1)])
+    assert noise_variance(Rows.from_arrays(every_level, target)) == (
         pytest.approx(rss / (n - 4), rel=1e-10)
     )
 
