@@ -1,16 +1,17 @@
 """Data and concept drift between the training split (the reference) and a current batch.
 
 The test for each column follows the defaults a team would get from Evidently, so verdicts match
-on the same data: with a small reference (<= ``small_reference`` rows) a statistical test
-(two-sample KS for numeric columns with more than 5 distinct values, chi-square for categoricals
-and numeric columns with 3-5 distinct values, the two-proportion z-test for binary columns);
-with a larger reference, where any test would flag differences too small to matter, a distance
+on the same data: when either sample is small (<= ``small_reference`` rows) a statistical test
+(two-sample KS for numeric columns with more than 5 distinct values, the two-sample chi-square
+test of homogeneity for categoricals and numeric columns with 3-5 distinct values, the
+two-proportion z-test for binary columns);
+when both are larger, where any test would flag differences too small to matter, a distance
 (Wasserstein distance over the reference standard deviation for numeric columns, Jensen-Shannon
 distance for the others). Distinct values are counted over both sides after NaN and +-inf are
 dropped. PSI is reported beside the decision as the score many teams already know.
 
 Numeric columns are sorted once and every statistic reuses the sorted arrays; scipy.stats is
-imported only by the p-value tests (small references), since its import alone costs more than
+imported only by the p-value tests (small samples), since its import alone costs more than
 testing 1e5 rows.
 """
 
@@ -179,9 +180,18 @@ def is_integer_coded(reference: np.ndarray, current: np.ndarray, n_distinct: int
     )
 
 
-def default_test(n_reference: int, n_distinct: int, numeric: bool, small_reference: int) -> str:
-    """The test Evidently would choose for this column (``numeric`` False for levels)."""
-    if n_reference <= small_reference:
+def default_test(n_smaller: int, n_distinct: int, numeric: bool, small_reference: int) -> str:
+    """Evidently's choice of test for this column (``numeric`` False for levels), made on the
+    smaller of the two samples rather than on the reference alone.
+
+    Evidently switches to distances above ``small_reference`` reference rows, assuming the
+    current batch is as large: a distance has no notion of sampling noise, and between a
+    200-row batch and any reference from the same population Wasserstein / sd is ~0.09 on
+    average (>= 0.1 for a third of normal columns). The noise of a two-sample statistic is set
+    by the smaller sample, so that is the one compared with ``small_reference``: both sides
+    large gives Evidently's distances (and its verdicts), a small batch gets a calibrated test.
+    """
+    if n_smaller <= small_reference:
         if numeric and n_distinct > 5:
             return "ks"
         return "chisquare" if n_distinct > 2 else "z"
@@ -266,15 +276,15 @@ def run_test(
         statistic, p_value = float(result.statistic), float(result.pvalue)
         drift = p_value <= threshold
     elif test == "chisquare":
-        from scipy.stats import chisquare
+        from scipy.stats import chi2_contingency
 
+        # Both samples' counts in one table: the two-sample test of homogeneity. Evidently's
+        # goodness-of-fit test takes the reference shares as exact, which only holds for a
+        # reference far larger than the batch: 1,000 rows against 500 alarm on ~40% of
+        # unchanged 3-level columns. A level seen on one side only is part of the table.
         _, ref, cur = level_counts(reference, current, numeric)
-        expected = ref * len(current) / len(reference)
-        if np.any((expected == 0) & (cur > 0)):  # a level the reference never had
-            statistic, p_value = math.inf, 0.0
-        else:
-            result = chisquare(cur[expected > 0], expected[expected > 0])
-            statistic, p_value = float(result.statistic), float(result.pvalue)
+        result = chi2_contingency(np.vstack([ref, cur]), correction=False)
+        statistic, p_value = float(result.statistic), float(result.pvalue)
         drift = p_value < threshold
     elif test == "z":
         from scipy.stats import norm
@@ -381,7 +391,9 @@ def column_drift(
     else:
         distinct = n_distinct(ref, cur, numeric)
         as_levels = not numeric or is_integer_coded(ref, cur, distinct)
-        chosen = test or default_test(len(ref), distinct, not as_levels, small_reference)
+        chosen = test or default_test(
+            min(len(ref), len(cur)), distinct, not as_levels, small_reference
+        )
         if chosen in ("ks", "wasserstein", "psi") and not numeric:
             raise UserError(
                 f"drift.columns.{reference.name}.test: {chosen!r} needs a numeric column; "
