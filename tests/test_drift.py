@@ -15,7 +15,7 @@ import yaml
 
 from regpipe.current import make_current_batch
 from regpipe.drift import (
-    _binned,
+    binned,
     clean,
     concept_drift,
     concept_rows,
@@ -210,7 +210,7 @@ def test_fast_statistics_equal_scipy_and_numpy(n: int, m: int) -> None:
     ref = clean(pd.Series(rng.normal(size=n).round(1)), numeric=True)
     cur = clean(pd.Series(rng.normal(0.3, 2.0, size=m).round(1)), numeric=True)
     assert wasserstein(ref, cur) == pytest.approx(wasserstein_distance(ref, cur), rel=1e-9)
-    _, ref_share, cur_share = _binned(ref, cur, numeric=True, n_bins=30)
+    _, ref_share, cur_share = binned(ref, cur, numeric=True, n_bins=30)
     edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=30)
     assert np.allclose(ref_share, np.histogram(ref, edges)[0] / n)
     assert np.allclose(cur_share, np.histogram(cur, edges)[0] / m)
