@@ -250,7 +250,8 @@ class Drift(Section):
         description="the batch to check: CSV/Parquet, or the service's JSON-lines request log"
     )
     small_reference: PositiveInt = Field(
-        description="up to this many reference rows: p-value tests; above: distances"
+        description="either side (reference or current batch) up to this many rows: p-value "
+        "tests; both above: distances"
     )
     p_value: Annotated[float, Field(gt=0, lt=1)]
     distance: Annotated[float, Field(gt=0)]

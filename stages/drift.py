@@ -12,6 +12,7 @@ from regpipe.drift import (
     data_drift,
     dataset_verdict,
     distribution_table,
+    drift_report,
     drift_settings,
     read_current,
     summary,
@@ -69,16 +70,16 @@ def main() -> None:
             test_rmse=card["test_metrics"]["rmse"],
             **params.concept.model_dump(),
         )
-    report = {
-        "n_reference": len(reference),
-        "n_current": len(current),
-        **({"damaged_log_lines": len(damaged)} if damaged else {}),
-        "dataset": dataset_verdict(
+    report = drift_report(
+        n_reference=len(reference),
+        n_current=len(current),
+        damaged_log_lines=len(damaged),
+        dataset=dataset_verdict(
             columns, drift_share=params.drift_share, strict=params.strict, p_value=params.p_value
         ),
-        "concept": concept,
-        "columns": columns,
-    }
+        concept=concept,
+        columns=columns,
+    )
     write_json(report, args.out_metrics)
     plot = distribution_table(reference, current, columns, n_bins=params.plot_bins)
     write_table(plot, args.out_plot)

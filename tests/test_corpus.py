@@ -199,10 +199,9 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
     import joblib
 
     repo = clone_working_tree(tmp_path / "repo")
-    # 1,000 rows keep the reference (800 training rows) under drift.small_reference, where the
-    # p-value tests (KS, chi-square) are calibrated for a 200-row batch; above it Evidently's
-    # distance tests (Wasserstein >= 0.1 sd) alarm on sampling noise alone at this batch size.
-    synthetic = {"n_samples": 1000, "n_categorical": 2, "n_levels": 3}
+    # 2,500 rows: a reference (training split) above drift.small_reference with a current batch
+    # below it, where Evidently's rule alone would pick distances that alarm on sampling noise
+    synthetic = {"n_samples": 2500, "n_categorical": 2, "n_levels": 3}
     repro_with(
         repo,
         {

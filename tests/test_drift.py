@@ -1,7 +1,8 @@
 """Drift monitoring: the current batch's scenarios, per-column tests, verdicts, and edge cases.
 
-Every scenario from generate.current runs at both reference sizes, so both families of tests
-(p-values up to 1000 reference rows, distances above) are held to the expected verdicts.
+Every scenario from generate.current runs at both sample sizes, so both families of tests
+(p-values while either side has up to 1000 rows, distances above) are held to the expected
+verdicts. False alarms and power by sample size: tests/test_drift_noise.py.
 """
 
 import json
@@ -14,7 +15,7 @@ import yaml
 
 from regpipe.current import make_current_batch
 from regpipe.drift import (
-    _binned,
+    binned,
     clean,
     concept_drift,
     concept_rows,
@@ -93,9 +94,9 @@ SCENARIOS = {
 def test_each_scenario_gives_the_expected_verdicts(scenario: str, n_samples: int) -> None:
     """Reference and current are disjoint draws from one population, as in production.
 
-    A p-value test flags some unchanged columns by design (about 5% for KS and the z-test; more
-    for chi-square, which, as Evidently's, takes the reference shares as exact), so the seed is
-    fixed.
+    Both sides have ``n_samples`` rows, so above 1000 Evidently's own rule applies (distances)
+    and the verdicts are its verdicts. A p-value test flags about 5% of unchanged columns by
+    design, so the seed is fixed.
     """
     changes, expected_drifted, expected_concept = SCENARIOS[scenario]
     pool = population(20 * n_samples, seed=SEED)
@@ -155,7 +156,7 @@ def test_shift_is_flagged_by_the_strict_rule_alone() -> None:
     assert strict["drift"] is True and strict["bonferroni_columns"] == ["a"]
 
 
-def test_default_test_follows_evidently_rules() -> None:
+def test_default_test_follows_evidently_rules_on_the_smaller_sample() -> None:
     assert default_test(1000, 6, True, 1000) == "ks"
     assert default_test(1000, 5, True, 1000) == "chisquare"
     assert default_test(1000, 2, True, 1000) == "z"
@@ -164,6 +165,18 @@ def test_default_test_follows_evidently_rules() -> None:
     assert default_test(1001, 6, True, 1000) == "wasserstein"
     assert default_test(1001, 5, True, 1000) == "jensenshannon"
     assert default_test(1001, 50, False, 1000) == "jensenshannon"
+    # Evidently looks at the reference only; data_drift passes the smaller side's row count
+    rng = np.random.default_rng(0)
+    large, small = (
+        pd.DataFrame({"x": rng.normal(size=5000)}),
+        pd.DataFrame({"x": rng.normal(size=200)}),
+    )
+    for reference, current, test in [
+        (large, small, "ks"),
+        (small, large, "ks"),
+        (large, large, "wasserstein"),
+    ]:
+        assert data_drift(reference, current, ["x"], **SETTINGS)["x"]["test"] == test
 
 
 def test_distinct_values_ignore_nan_and_inf() -> None:
@@ -197,7 +210,7 @@ def test_fast_statistics_equal_scipy_and_numpy(n: int, m: int) -> None:
     ref = clean(pd.Series(rng.normal(size=n).round(1)), numeric=True)
     cur = clean(pd.Series(rng.normal(0.3, 2.0, size=m).round(1)), numeric=True)
     assert wasserstein(ref, cur) == pytest.approx(wasserstein_distance(ref, cur), rel=1e-9)
-    _, ref_share, cur_share = _binned(ref, cur, numeric=True, n_bins=30)
+    _, ref_share, cur_share = binned(ref, cur, numeric=True, n_bins=30)
     edges = np.histogram_bin_edges(np.concatenate([ref, cur]), bins=30)
     assert np.allclose(ref_share, np.histogram(ref, edges)[0] / n)
     assert np.allclose(cur_share, np.histogram(cur, edges)[0] / m)

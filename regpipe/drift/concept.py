@@ -1,0 +1,69 @@
+"""Concept drift: the champion's error on the current batch against its test error."""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+MAX_BOOTSTRAP_ROWS = 100_000
+
+
+def concept_rows(
+    current: pd.DataFrame, features: list[str], target: str
+) -> tuple[pd.DataFrame | None, np.ndarray | None, str | None]:
+    """The rows concept drift is measured on (target and every feature present), or why none."""
+    if target not in current.columns:
+        return None, None, f"the current batch has no {target!r} column"
+    absent = [column for column in features if column not in current.columns]
+    if absent:
+        return None, None, f"feature(s) {absent} absent from the current batch"
+    y = pd.to_numeric(current[target], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    complete = current[features].notna().all(axis=1).to_numpy() & np.isfinite(y)
+    if not complete.any():
+        return None, None, "no row has the target and every feature"
+    return current.loc[complete, features], y[complete], None
+
+
+def concept_drift(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    test_rmse: float,
+    max_rmse_increase: float,
+    n_bootstrap: int,
+    confidence: float,
+    random_state: int,
+) -> dict:
+    """The champion's RMSE on the current batch against its test RMSE, with a bootstrap interval.
+
+    Drift when even the interval's lower end is above the test RMSE by more than
+    ``max_rmse_increase`` (a fraction): the model is then reliably worse than when it was chosen.
+
+    Above ``MAX_BOOTSTRAP_ROWS`` rows the bootstrap resamples a seeded subsample of that size and
+    narrows the spread by sqrt(m / n) (the m-out-of-n bootstrap of a mean), so a batch of 1e7
+    rows costs what one of 1e5 does.
+    """
+    squared_error = (np.asarray(y_true, float) - np.asarray(y_pred, float)) ** 2
+    squared_error = squared_error[np.isfinite(squared_error)]
+    n = len(squared_error)
+    if n == 0:
+        return {"drift": None, "reason": "no rows with a finite target and prediction"}
+    rng = np.random.default_rng(random_state)
+    sample = (
+        squared_error if n <= MAX_BOOTSTRAP_ROWS else rng.choice(squared_error, MAX_BOOTSTRAP_ROWS)
+    )
+    m = len(sample)
+    means = np.array([sample[rng.integers(0, m, m)].mean() for _ in range(n_bootstrap)])
+    means = squared_error.mean() + (means - sample.mean()) * math.sqrt(m / n)
+    tail = (1 - confidence) / 2
+    low, high = np.sqrt(np.maximum(np.quantile(means, [tail, 1 - tail]), 0.0))
+    limit = test_rmse * (1 + max_rmse_increase)
+    return {
+        "drift": bool(low > limit),
+        "rmse_current": float(np.sqrt(squared_error.mean())),
+        "rmse_interval": [float(low), float(high)],
+        "confidence": confidence,
+        "rmse_test": test_rmse,
+        "rmse_limit": limit,
+        "n_rows": len(squared_error),
+    }

@@ -1,0 +1,217 @@
+"""Column and dataset verdicts: which test each column gets, its result, and the dataset alarm."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from regpipe.drift.statistics import (
+    P_VALUE_TESTS,
+    clean,
+    default_test,
+    is_integer_coded,
+    is_numeric,
+    n_distinct,
+    psi,
+    run_test,
+)
+from regpipe.errors import UserError
+
+if TYPE_CHECKING:
+    from regpipe.params import Drift
+
+
+def psi_band(value: float, bands: tuple[float, float]) -> str:
+    if value < bands[0]:
+        return "stable"
+    return "moderate" if value < bands[1] else "significant"
+
+
+def quality(
+    reference: pd.Series, current: pd.Series, numeric: bool, stats: dict | None
+) -> dict[str, float | None]:
+    """Missing-value rate on both sides and the share of current values outside the reference.
+
+    Outside means below the training minimum or above its maximum (from the training
+    statistics when they have them), +-inf, or a category the reference never had.
+    """
+    present = current.dropna()
+    if numeric:
+        values = present.to_numpy(dtype=float)
+        low, high = (stats or {}).get("min"), (stats or {}).get("max")
+        if low is None or high is None:
+            low, high = np.nanmin(reference.to_numpy(float)), np.nanmax(reference.to_numpy(float))
+        outside = int(np.count_nonzero((values < low) | (values > high)))
+    else:
+        known = set(reference.dropna().astype(str).unique())
+        outside = int((~present.astype(str).isin(known)).sum())
+    return {
+        "missing_reference": float(reference.isna().mean()) if len(reference) else None,
+        "missing_current": float(current.isna().mean()) if len(current) else None,
+        "out_of_range_current": outside / len(present) if len(present) else None,
+    }
+
+
+def untestable(
+    reference: pd.Series, current: pd.Series | None, numeric: bool
+) -> tuple[str | None, np.ndarray, np.ndarray]:
+    """Why a column cannot be tested (or None), with the values the test would see."""
+    ref = clean(reference, numeric)
+    cur = clean(current, numeric) if current is not None else np.array([])
+    if current is None:
+        return "absent from the current batch", ref, cur
+    if len(current) == 0:
+        return "the current batch is empty", ref, cur
+    if len(ref) == 0:
+        return "no finite values in the reference", ref, cur
+    if len(cur) == 0:
+        return "no finite values in the current batch (all missing or infinite)", ref, cur
+    return None, ref, cur
+
+
+def column_drift(
+    reference: pd.Series,
+    current: pd.Series | None,
+    *,
+    stats: dict | None,
+    test: str | None,
+    threshold: float | None,
+    p_value: float,
+    distance: float,
+    small_reference: int,
+    psi_bins: int,
+    psi_epsilon: float,
+    psi_bands: tuple[float, float],
+) -> dict:
+    """The drift report for one column: the test, its result, PSI, missing and range shares."""
+    numeric = is_numeric(reference) and (
+        current is None or current.notna().sum() == 0 or is_numeric(current)
+    )
+    reason, ref, cur = untestable(reference, current, numeric)
+    report: dict = {"type": "numeric" if numeric else "categorical"}
+    if reason:
+        report.update(test=None, drift=None, reason=reason)
+    else:
+        distinct = n_distinct(ref, cur, numeric)
+        as_levels = not numeric or is_integer_coded(ref, cur, distinct)
+        chosen = test or default_test(
+            min(len(ref), len(cur)), distinct, not as_levels, small_reference
+        )
+        if chosen in ("ks", "wasserstein", "psi") and not numeric:
+            raise UserError(
+                f"drift.columns.{reference.name}.test: {chosen!r} needs a numeric column; "
+                "use chisquare, z or jensenshannon"
+            )
+        if distinct <= 1:
+            result = {"statistic": 0.0, "p_value": None, "distance": 0.0, "drift": False}
+            report.update(test="constant", **result, threshold=None)
+        else:
+            limit = (
+                threshold
+                if threshold is not None
+                else (p_value if chosen in P_VALUE_TESTS else distance)
+            )
+            report.update(
+                test=chosen, **run_test(chosen, ref, cur, numeric=numeric, threshold=limit)
+            )
+        report["n_distinct"] = distinct if distinct <= 5 else None  # null: more than 5
+        if numeric:
+            score = psi(ref, cur, n_bins=psi_bins, epsilon=psi_epsilon)
+            report.update(psi=score, psi_band=psi_band(score, psi_bands))
+    report["n_reference"], report["n_current"] = len(ref), len(cur)
+    if current is not None:
+        report.update(quality(reference, current, numeric, stats))
+    return report
+
+
+def drift_settings(params: "Drift") -> dict:
+    """data_drift's keyword arguments from the ``drift`` params section (all but ``stats``)."""
+    return {
+        "overrides": {name: override.model_dump() for name, override in params.columns.items()},
+        "p_value": params.p_value,
+        "distance": params.distance,
+        "small_reference": params.small_reference,
+        "psi_bins": params.psi.n_bins,
+        "psi_epsilon": params.psi.epsilon,
+        "psi_bands": params.psi.bands,
+    }
+
+
+def data_drift(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    *,
+    stats: dict | None = None,
+    overrides: dict[str, dict] | None = None,
+    **settings,
+) -> dict[str, dict]:
+    """Per column of ``columns``, :func:`column_drift` with that column's override, if any.
+
+    ``settings`` are column_drift's keyword arguments shared by every column (p_value,
+    distance, small_reference, psi_bins, psi_epsilon, psi_bands).
+    """
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(columns))
+    if unknown:
+        raise UserError(f"drift.columns: unknown column(s) {unknown}; valid: {columns}")
+    missing = [column for column in columns if column not in reference.columns]
+    if missing:
+        raise UserError(f"reference (training split): column(s) {missing} not found")
+
+    def one_column(column: str) -> dict:
+        override = overrides.get(column, {})
+        if column in current.columns:
+            values = current[column]
+        else:  # an empty batch (an empty log has no columns at all) is reported as empty
+            values = pd.Series([], dtype=float, name=column) if len(current) == 0 else None
+        return column_drift(
+            reference[column],
+            values,
+            stats=(stats or {}).get(column),
+            test=override.get("test"),
+            threshold=override.get("threshold"),
+            **settings,
+        )
+
+    # numpy sorts and searches release the GIL, so columns run in parallel on threads
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        return dict(zip(columns, pool.map(one_column, columns), strict=True))
+
+
+def dataset_verdict(
+    columns: dict[str, dict], *, drift_share: float, strict: bool = False, p_value: float = 0.05
+) -> dict:
+    """Dataset drift: the share of drifted columns reaches ``drift_share``.
+
+    With ``strict``, also when any p-value test falls below ``p_value`` / number of columns
+    (Bonferroni), so one strongly moved column is enough to raise the alarm. Columns that could
+    not be tested are listed and left out of the share; with none tested the verdict is None.
+    """
+    tested = {name: result for name, result in columns.items() if result["drift"] is not None}
+    drifted = sorted(name for name, result in tested.items() if result["drift"])
+    untested = sorted(set(columns) - set(tested))
+    share = len(drifted) / len(tested) if tested else None
+    bonferroni = p_value / len(columns) if columns else None
+    strict_hits = sorted(
+        name
+        for name, result in tested.items()
+        if result.get("p_value") is not None and result["p_value"] < bonferroni
+    )
+    verdict = None
+    if tested:
+        verdict = share >= drift_share or (strict and bool(strict_hits))
+    return {
+        "drift": verdict,
+        "drifted_columns": drifted,
+        "n_drifted": len(drifted),
+        "n_tested": len(tested),
+        "share_drifted": share,
+        "drift_share": drift_share,
+        "strict": strict,
+        "bonferroni_p_value": bonferroni,
+        "bonferroni_columns": strict_hits,
+        "untested_columns": untested,
+    }
