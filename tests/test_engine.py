@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from ruamel.yaml import YAML
 from sklearn.model_selection import KFold
 
@@ -25,16 +25,13 @@ ALPHAS = {"ols": None, "ridge": np.logspace(-3, 2, 7), "lasso": np.logspace(-3, 
 
 @pytest.fixture(scope="module")
 def client() -> Client:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            host="127.0.0.1",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    """The LocalCluster a stage starts with ``scheduler_address: null`` (2 worker processes on
+    127.0.0.1); the pipeline test below connects to it by address, as to a team's cluster."""
+    engine = parse_section(
+        "engine", {"name": "dask", "scheduler_address": None, "n_workers": 2}, Engine
+    )
+    with open_engine(engine) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
         yield client
 
 
