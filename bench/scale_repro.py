@@ -6,10 +6,11 @@ in DAG order, so the figures are dvc's own run of that stage: wall and CPU secon
 resident memory of the largest process (wait4 rusage, which covers the stage command dvc starts).
 
     .venv/bin/python bench/scale_repro.py 1e6 1e7
+    .venv/bin/python bench/scale_repro.py --engine dask 1e6   # train/evaluate on a LocalCluster
 """
 
+import argparse
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,13 +23,14 @@ def stage_order(repo: Path) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", dry_run(repo))
 
 
-def bench(n_samples: int) -> list[tuple[str, float, float, float]]:
+def bench(n_samples: int, engine: str = "local") -> list[tuple[str, float, float, float]]:
     with tempfile.TemporaryDirectory() as tmp:
         repo = fresh_clone(Path(tmp))
         params = yaml.safe_load((repo / "params.yaml").read_text())
         params["generate"]["source"] = "synthetic"
         params["generate"]["synthetic"]["n_samples"] = n_samples
         params["generate"]["current"]["shift_sd"] = {"x0": 0.5}  # bmi is a Diabetes column
+        params["engine"]["name"] = engine
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
         env = {**ENV, "PYTHONPATH": str(repo)}  # the clone's regpipe, not the editable install's
@@ -41,8 +43,12 @@ def bench(n_samples: int) -> list[tuple[str, float, float, float]]:
 
 
 def main() -> None:
-    sizes = [int(float(size)) for size in sys.argv[1:]] or [10**6]
-    results = {n_samples: bench(n_samples) for n_samples in sizes}
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--engine", choices=["local", "dask"], default="local")
+    parser.add_argument("rows", nargs="*", default=["1e6"])
+    args = parser.parse_args()
+    sizes = [int(float(size)) for size in args.rows]
+    results = {n_samples: bench(n_samples, args.engine) for n_samples in sizes}
     print("| rows | stage | wall s | CPU s | peak RSS MiB |")
     print("| ---: | --- | ---: | ---: | ---: |")
     for n_samples, rows in results.items():

@@ -14,7 +14,8 @@ scikit-learn's coordinate descent stops at its tolerance. tests/test_evaluation_
 compares every number with scikit-learn's refits.
 """
 
-from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -28,11 +29,10 @@ from regpipe.search import (
     Standardised,
     SufficientStatistics,
     augmented,
-    center,
-    chunk_statistics,
     effective_rank,
     fold_labels,
     from_grams,
+    group_statistics,
     lasso_refit,
     prediction_coefficients,
     ridge_coefficients,
@@ -127,7 +127,7 @@ def cv_metrics(
     """
     labels = fold_labels(cv, rows.n_rows)
     n_folds = int(labels.max()) + 1
-    stats = chunk_statistics(rows.read(), labels, n_folds)
+    stats = group_statistics(rows, labels, n_folds)
     _, thetas = _fitted(models, stats.complement())
     # The baseline predicts its training fold's mean: a model with every slope zero.
     train_y_mean = (stats.y_sum.sum() - stats.y_sum) / (stats.n.sum() - stats.n)
@@ -136,15 +136,14 @@ def cv_metrics(
     thetas = np.concatenate([thetas, baseline], axis=1)
 
     sse = np.stack([_squared_errors(stats, thetas[:, m]) for m in range(thetas.shape[1])], 1)
-    absolute = np.zeros_like(sse)
-    offset = 0
-    for X, y in rows.read():
-        fold = labels[offset : offset + len(X)]
-        offset += len(X)
-        for group in np.unique(fold):
-            part = fold == group
-            predicted = thetas[group, :, 0] + (X[part] - stats.X_center) @ thetas[group, :, 1:].T
-            absolute[group] += np.abs((y[part] - stats.y_center)[:, None] - predicted).sum(0)
+    absolute = rows.reduce(
+        partial(
+            absolute_errors,
+            labels=labels,
+            thetas=thetas,
+            centre=(stats.X_center, stats.y_center),
+        )
+    )
     n = stats.n[:, None]
     total = (stats.yty - stats.y_sum**2 / stats.n)[:, None]
     names = [*models, BASELINE]
@@ -159,6 +158,26 @@ def cv_metrics(
         }
         for m, name in enumerate(names)
     }
+
+
+def absolute_errors(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: int,
+    *,
+    labels: np.ndarray,
+    thetas: np.ndarray,
+    centre: tuple[np.ndarray, float],
+) -> np.ndarray:
+    """A chunk's sums of absolute errors (folds, models): each row predicted by its validation
+    fold's models ``thetas`` (folds, models, p+1), in the coordinates centred at ``centre``."""
+    fold = labels[offset : offset + len(X)]
+    absolute = np.zeros(thetas.shape[:2])
+    for group in np.unique(fold):
+        part = fold == group
+        predicted = thetas[group, :, 0] + (X[part] - centre[0]) @ thetas[group, :, 1:].T
+        absolute[group] += np.abs((y[part] - centre[1])[:, None] - predicted).sum(0)
+    return absolute
 
 
 def _squared_errors(stats: SufficientStatistics, theta: np.ndarray) -> np.ndarray:
@@ -201,27 +220,63 @@ def noise_variance(rows: Rows) -> float:
     return float(rss / dof)
 
 
-def bootstrap_counts(sizes: list[int], n_bootstrap: int, random_state: int) -> Iterator[Callable]:
-    """The multinomial bootstrap, chunk by chunk: for each chunk, a function ``draw(b)`` giving
-    replicate b's count of each of the chunk's rows (how often the resample repeats it).
+@dataclass(frozen=True)
+class Bootstrap:
+    """The multinomial bootstrap of rows in blocks of ``sizes`` rows: replicate b's count of
+    each row (how often its resample repeats it), for any range of rows, drawn where needed.
 
     Drawing n rows with replacement is split exactly in two: how many of the n draws land in
-    each chunk (one multinomial over the chunks' shares), then which rows inside the chunk
-    (uniform draws). The resamples therefore have today's distribution for any chunking, but
-    the draws depend on ``random_state`` and on the chunk sizes. Each (chunk, replicate) has
-    its own seed, so a chunk's counts do not depend on which process draws them, or when.
+    each block (one multinomial over the blocks' shares, ``totals``), then which rows inside
+    the block (uniform draws). The resamples therefore have today's distribution for any
+    blocking, but the draws depend on ``random_state`` and on the block sizes. Each (block,
+    replicate) has its own seed (a child of ``random_state``'s SeedSequence), so the counts of
+    a range of rows do not depend on which process draws them, when, or how the rows are
+    partitioned: a Dask partition that straddles blocks draws the same counts as the chunks.
     """
-    seeds = np.random.SeedSequence(random_state).spawn(len(sizes) + 1)
-    shares = np.asarray(sizes, dtype=np.float64) / sum(sizes)
-    totals = np.random.default_rng(seeds[0]).multinomial(sum(sizes), shares, size=n_bootstrap)
-    for chunk, size in enumerate(sizes):
-        replicate_seeds = seeds[chunk + 1].spawn(n_bootstrap)
 
-        def draw(b: int, size: int = size, chunk: int = chunk, seeds=replicate_seeds) -> np.ndarray:
-            rng = np.random.default_rng(seeds[b])
-            return np.bincount(rng.integers(0, size, totals[b, chunk]), minlength=size)
+    sizes: tuple[int, ...]
+    random_state: int
+    totals: np.ndarray  # (replicates, blocks): resampled rows falling in each block
 
-        yield draw
+    @classmethod
+    def draw(cls, sizes: list[int], n_bootstrap: int, random_state: int) -> "Bootstrap":
+        shares = np.asarray(sizes, dtype=np.float64) / sum(sizes)
+        rng = np.random.default_rng(np.random.SeedSequence(random_state, spawn_key=(0,)))
+        totals = rng.multinomial(sum(sizes), shares, size=n_bootstrap)
+        return cls(tuple(sizes), random_state, totals)
+
+    @property
+    def n_bootstrap(self) -> int:
+        return len(self.totals)
+
+    def counts(self, b: int, start: int, stop: int) -> np.ndarray:
+        """Replicate ``b``'s count of each row in ``start:stop`` (whole-table positions)."""
+        parts, first = [], 0
+        for block, size in enumerate(self.sizes):
+            if first < stop and start < first + size:
+                seed = np.random.SeedSequence(self.random_state, spawn_key=(block + 1, b))
+                drawn = np.random.default_rng(seed).integers(0, size, self.totals[b, block])
+                counts = np.bincount(drawn, minlength=size)
+                parts.append(counts[max(start - first, 0) : stop - first])
+            first += size
+        return np.concatenate(parts)
+
+
+def bootstrap_grams(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: int,
+    *,
+    bootstrap: Bootstrap,
+    centre: tuple[np.ndarray, float],
+) -> np.ndarray:
+    """A chunk's count-weighted augmented Gram matrix in every replicate, (replicates, p+2, p+2)."""
+    chunk = augmented(X, y, *centre)
+    grams = np.empty((bootstrap.n_bootstrap, chunk.shape[1], chunk.shape[1]))
+    for b in range(bootstrap.n_bootstrap):
+        weights = bootstrap.counts(b, offset, offset + len(X)).astype(np.float64)
+        grams[b] = (chunk.T * weights) @ chunk
+    return grams
 
 
 def bootstrap_statistics(
@@ -230,16 +285,9 @@ def bootstrap_statistics(
     """One pass: each bootstrap replicate's statistics, the count-weighted sums of the training
     rows (a resample that repeats a row k times has exactly these sums), one group per replicate.
     The replicates are the same for every model."""
-    grams, centre = None, None
-    draws = bootstrap_counts(rows.sizes, n_bootstrap, random_state)
-    for (X, y), draw in zip(rows.read(), draws, strict=True):
-        if centre is None:
-            centre = center(X), float(center(y))
-            grams = np.zeros((n_bootstrap, X.shape[1] + 2, X.shape[1] + 2))
-        chunk = augmented(X, y, *centre)
-        for b in range(n_bootstrap):
-            weights = draw(b).astype(np.float64)
-            grams[b] += (chunk.T * weights) @ chunk
+    centre = rows.first_centre()
+    bootstrap = Bootstrap.draw(rows.sizes, n_bootstrap, random_state)
+    grams = rows.reduce(partial(bootstrap_grams, bootstrap=bootstrap, centre=centre))
     return from_grams(grams, *centre)
 
 
@@ -247,7 +295,16 @@ def total_statistics(
     rows: Rows, centre: tuple[np.ndarray, float] | None = None
 ) -> SufficientStatistics:
     """One pass: the statistics of all of ``rows`` as one group."""
-    return chunk_statistics(rows.read(), np.zeros(rows.n_rows, dtype=np.int32), 1, centre)
+    return group_statistics(rows, np.zeros(rows.n_rows, dtype=np.int32), 1, centre)
+
+
+def target_sum(X: np.ndarray, y: np.ndarray, offset: int) -> np.ndarray:
+    return np.array([y.sum()])
+
+
+def target_mean(rows: Rows) -> float:
+    """The training target's mean (what the baseline predicts), in one pass."""
+    return float(rows.reduce(target_sum)[0] / rows.n_rows)
 
 
 def bias_variance(

@@ -7,6 +7,7 @@ a validation fold reaches the fit that is scored on it.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -84,16 +85,33 @@ def fit_encoder(frames: Callable[[list[str] | None], Iterator[pd.DataFrame]]) ->
     return make_encoder().fit(sample)
 
 
-def parquet_rows(path: str, target: str, encode: Callable[[pd.DataFrame], np.ndarray]) -> Rows:
-    """A Parquet table as chunks of (``encode``d features, target), read batch by batch."""
-
-    def to_arrays(chunk: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
-        return X, chunk[target].to_numpy(dtype=np.float64)
-
-    return Rows.from_frames(
-        parquet_num_rows(path), lambda: read_parquet_chunks(path, CHUNK_ROWS), to_arrays
+def parquet_rows(
+    path: str,
+    target: str,
+    encode: Callable[[pd.DataFrame], np.ndarray],
+    client: object | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Rows:
+    """A Parquet table as chunks of (``encode``d features, target), read batch by batch; with
+    a dask.distributed ``client`` (regpipe.engine), its passes run on that cluster."""
+    to_arrays = partial(frame_arrays, target=target, encode=encode)
+    n_rows = parquet_num_rows(path)
+    rows = Rows.from_frames(
+        n_rows, lambda: read_parquet_chunks(path, chunk_rows), to_arrays, chunk_rows
     )
+    if client is None:
+        return rows
+    from regpipe.engine import DaskRows
+
+    return DaskRows(rows.sizes, rows.read, client=client, path=path, to_arrays=to_arrays)
+
+
+def frame_arrays(
+    chunk: pd.DataFrame, *, target: str, encode: Callable[[pd.DataFrame], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk of the table as (encoded features, target), float64."""
+    X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
+    return X, chunk[target].to_numpy(dtype=np.float64)
 
 
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:

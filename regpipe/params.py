@@ -312,6 +312,31 @@ class Report(Section):
     )
 
 
+class Engine(Section):
+    """Where train's and evaluate's statistics passes run: in the stage's process, or as one
+    task per Parquet partition on a Dask cluster (the same numbers either way, to rounding)."""
+
+    name: Literal["local", "dask"] = Field(
+        description="local: the stage's own process; dask: a dask.distributed cluster"
+    )
+    scheduler_address: Annotated[str, Field(min_length=1)] | None = Field(
+        description="null: start a LocalCluster on this machine for the stage; an address "
+        "(tcp://host:8786): use that cluster, whose workers must read the same data paths"
+    )
+    n_workers: PositiveInt | None = Field(
+        description="workers of the LocalCluster (null: Dask's default for this machine)"
+    )
+
+    @model_validator(mode="after")
+    def _workers_only_for_a_local_cluster(self) -> "Engine":
+        if self.n_workers is not None and self.scheduler_address is not None:
+            raise ValueError(
+                "n_workers sizes the LocalCluster that scheduler_address: null starts; "
+                "a running cluster's size is its own"
+            )
+        return self
+
+
 SECTIONS: dict[str, type[Section]] = {
     "generate": Generate,
     "prepare": Prepare,
@@ -319,6 +344,7 @@ SECTIONS: dict[str, type[Section]] = {
     "train_ridge": TrainRidge,
     "train_lasso": TrainLasso,
     "evaluate": Evaluate,
+    "engine": Engine,
     "drift": Drift,
     "serve": Serve,
     "report": Report,

@@ -35,6 +35,7 @@ the solver tolerance with the same zero pattern.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -153,6 +154,9 @@ def from_grams(grams: np.ndarray, X_center: np.ndarray, y_center: float) -> "Suf
 CHUNK_ROWS = 1 << 18
 
 Chunks = Iterable[tuple[np.ndarray, np.ndarray]]
+# A per-chunk computation: f(X, y, offset) with ``offset`` the chunk's first row in the whole
+# table; a pass is the sum of its results over the chunks (see Rows.reduce).
+ChunkFunction = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
 
 
 def row_chunks(X: np.ndarray, y: np.ndarray, size: int = CHUNK_ROWS) -> Chunks:
@@ -164,7 +168,12 @@ def row_chunks(X: np.ndarray, y: np.ndarray, size: int = CHUNK_ROWS) -> Chunks:
 @dataclass(frozen=True)
 class Rows:
     """A re-readable source of (X, y) float64 chunks, with each chunk's row count known upfront
-    (the bootstrap draws how many resampled rows fall in each chunk before the pass)."""
+    (the bootstrap draws how many resampled rows fall in each chunk before the pass).
+
+    Every pass over the data is a :meth:`reduce`: the sum over chunks of a function of one
+    chunk and its position, so an engine that reads the chunks elsewhere (regpipe.engine's
+    Dask partitions) runs the same passes by overriding :meth:`reduce` and :meth:`first_centre`.
+    """
 
     sizes: list[int]
     read: Callable[[], Chunks]
@@ -185,33 +194,60 @@ class Rows:
     ) -> "Rows":
         """Chunks of ``chunk_rows`` rows from ``frames()`` (e.g. a Parquet file read batch by
         batch), each turned into arrays by ``to_arrays`` as it is read."""
-        sizes = [min(chunk_rows, n_rows - start) for start in range(0, n_rows, chunk_rows)]
-        return cls(sizes, lambda: map(to_arrays, frames()))
+        return cls(block_sizes(n_rows, chunk_rows), lambda: map(to_arrays, frames()))
 
     @property
     def n_rows(self) -> int:
         return sum(self.sizes)
 
+    def reduce(self, function: ChunkFunction) -> np.ndarray:
+        """One pass: the sum over the chunks of ``function(X, y, offset)``, in chunk order."""
+        total, offset = None, 0
+        for X, y in self.read():
+            part = function(X, y, offset)
+            total = part if total is None else total + part
+            offset += len(X)
+        if total is None or offset != self.n_rows:
+            raise ValueError(f"the chunks hold {offset} rows, {self.n_rows} were announced")
+        return total
 
-def chunk_statistics(
-    chunks: Chunks,
+    def first_centre(self) -> tuple[np.ndarray, float]:
+        """:func:`center` of the first chunk's X and y: the centre every pass subtracts."""
+        X, y = next(iter(self.read()))
+        return center(X), float(center(y))
+
+
+def block_sizes(n_rows: int, chunk_rows: int = CHUNK_ROWS) -> list[int]:
+    """``n_rows`` cut in blocks of ``chunk_rows`` (the last shorter)."""
+    return [min(chunk_rows, n_rows - start) for start in range(0, n_rows, chunk_rows)]
+
+
+def labelled_grams(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: int,
+    *,
+    labels: np.ndarray,
+    n_groups: int,
+    centre: tuple[np.ndarray, float],
+) -> np.ndarray:
+    """A chunk's augmented Gram matrix per group of rows (``labels`` for the whole table)."""
+    return group_grams(augmented(X, y, *centre), labels[offset : offset + len(X)], n_groups)
+
+
+def group_statistics(
+    rows: Rows,
     labels: np.ndarray,
     n_groups: int,
     centre: tuple[np.ndarray, float] | None = None,
 ) -> SufficientStatistics:
-    """One pass over ``chunks``: the statistics of every group of rows (``labels``, one per row
-    in the order the chunks give them), centred at ``centre`` or the first chunk's near-mean."""
-    grams, offset = None, 0
-    for X, y in chunks:
-        if grams is None:
-            X_center, y_center = centre or (center(X), float(center(y)))
-            grams = np.zeros((n_groups, X.shape[1] + 2, X.shape[1] + 2))
-        rows = augmented(X, y, X_center, y_center)
-        grams += group_grams(rows, labels[offset : offset + len(X)], n_groups)
-        offset += len(X)
-    if grams is None or offset != len(labels):
-        raise ValueError(f"the chunks hold {offset} rows, the labels {len(labels)}")
-    return from_grams(grams, X_center, y_center)
+    """One pass over ``rows``: the statistics of every group of rows (``labels``, one per row),
+    centred at ``centre`` or the first chunk's near-mean."""
+    if len(labels) != rows.n_rows:
+        raise ValueError(f"the rows number {rows.n_rows}, the labels {len(labels)}")
+    centre = centre or rows.first_centre()
+    grams = rows.reduce(partial(labelled_grams, labels=labels, n_groups=n_groups, centre=centre))
+    return from_grams(grams, *centre)
 
 
 @dataclass(frozen=True)
@@ -464,7 +500,7 @@ def search_rows(
     """:func:`search_alpha` over a chunked source of rows (one pass, one chunk in memory)."""
     grid = np.zeros(1) if alphas is None else np.asarray(alphas, dtype=np.float64)
     labels = fold_labels(cv, rows.n_rows)
-    stats = chunk_statistics(rows.read(), labels, int(labels.max()) + 1)
+    stats = group_statistics(rows, labels, int(labels.max()) + 1)
     train_stats = stats.complement()
     problems = standardise(train_stats)
     whole = standardise(stats.total())

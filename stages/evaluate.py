@@ -3,8 +3,10 @@
 import argparse
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
+from regpipe.engine import open_engine
 from regpipe.errors import run
 from regpipe.evaluation import (
     BASELINE,
@@ -18,6 +20,7 @@ from regpipe.evaluation import (
     quality_gate,
     refit_metrics,
     residual_sample,
+    target_mean,
 )
 from regpipe.io import (
     atomic_path,
@@ -58,21 +61,21 @@ def main() -> None:
     paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
-    train_rows = parquet_rows(args.train, target, lambda X: design(models, X))
-    train_target_mean = sum(y.sum() for _, y in train_rows.read()) / train_rows.n_rows
-    predictions = predict_all(models, X_test, train_target_mean=train_target_mean)
-    report = evaluate(predictions, y_test, list(MODEL_NAMES))
-    champion = report["champion"]
-    report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
-    folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
-    report |= refit_metrics(
-        models,
-        train_rows,
-        Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
-        cv=folds,
-        n_bootstrap=params.n_bootstrap,
-        random_state=params.random_state,
-    )
+    with open_engine(load_params("engine")) as client:
+        train_rows = parquet_rows(args.train, target, partial(design, models), client)
+        predictions = predict_all(models, X_test, train_target_mean=target_mean(train_rows))
+        report = evaluate(predictions, y_test, list(MODEL_NAMES))
+        champion = report["champion"]
+        report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
+        folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
+        report |= refit_metrics(
+            models,
+            train_rows,
+            Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
+            cv=folds,
+            n_bootstrap=params.n_bootstrap,
+            random_state=params.random_state,
+        )
     if report["cv"][BASELINE]["r2"] is None:  # said once here, not once per fold
         print(
             f"evaluate: CV R² not reported: {train_rows.n_rows} training rows in "

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from regpipe.engine import open_engine
 from regpipe.errors import run
 from regpipe.io import (
     parquet_num_rows,
@@ -56,16 +57,17 @@ def main() -> None:
 
     parquet_num_rows(args.train)  # a missing file is named before anything is read
     encoder = fit_encoder(frames)
-    rows = parquet_rows(args.train, target, encoder.transform)
-    result = fit_rows(
-        args.section.removeprefix("train_"),
-        encoder,
-        rows,
-        cv=make_folds(**params.pop("cv"), n_rows=rows.n_rows, key=f"{args.section}.cv"),
-        alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
-        alpha_rule=params.pop("alpha_rule", "min"),
-        **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
-    )
+    with open_engine(load_params("engine")) as client:
+        rows = parquet_rows(args.train, target, encoder.transform, client)
+        result = fit_rows(
+            args.section.removeprefix("train_"),
+            encoder,
+            rows,
+            cv=make_folds(**params.pop("cv"), n_rows=rows.n_rows, key=f"{args.section}.cv"),
+            alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
+            alpha_rule=params.pop("alpha_rule", "min"),
+            **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
+        )
     edge = grid_edge(result)
     if edge:
         print(

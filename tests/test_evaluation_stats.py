@@ -12,8 +12,8 @@ from sklearn.model_selection import KFold, cross_validate
 from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.evaluation import (
     BASELINE,
+    Bootstrap,
     Rows,
-    bootstrap_counts,
     design,
     noise_variance,
     refit_metrics,
@@ -127,8 +127,8 @@ def test_bootstrap_decomposition_is_the_refits(data: str, chunk_rows: int) -> No
         random_state=5,
     )
     assert result["n_bootstrap"] == n_bootstrap
-    draws = list(bootstrap_counts(train.sizes, n_bootstrap, 5))
-    counts = np.array([np.concatenate([draw(b) for draw in draws]) for b in range(n_bootstrap)])
+    bootstrap = Bootstrap.draw(train.sizes, n_bootstrap, 5)
+    counts = np.array([bootstrap.counts(b, 0, train.n_rows) for b in range(n_bootstrap)])
     assert (counts.sum(axis=1) == len(X)).all()  # every resample has n rows
     noise = result["bias_variance"]["ols"]["noise"]
     for name, model in models.items():
@@ -149,12 +149,20 @@ def test_noise_is_ols_residual_variance() -> None:
 
 def test_bootstrap_counts_are_seeded_multinomial() -> None:
     sizes = [400, 400, 200]
+    bootstrap = Bootstrap.draw(sizes, 300, 9)
     runs = []
     for order in (range(300), reversed(range(300))):  # a replicate's draw is the same any time
-        draws = list(bootstrap_counts(sizes, 300, 9))
-        counts = {b: np.concatenate([draw(b) for draw in draws]) for b in order}
+        counts = {b: bootstrap.counts(b, 0, 1000) for b in order}
         runs.append(np.array([counts[b] for b in range(300)]))
-    np.testing.assert_array_equal(runs[0], runs[1])
+    # ...and the same for any cut of the rows (a Dask partition that straddles blocks).
+    cut = [
+        np.concatenate([bootstrap.counts(b, a, z) for a, z in [(0, 7), (7, 650), (650, 1000)]])
+        for b in range(300)
+    ]
+    runs.append(np.array(cut))
+    runs.append(np.array([Bootstrap.draw(sizes, 300, 9).counts(b, 0, 1000) for b in range(300)]))
+    for run in runs[1:]:
+        np.testing.assert_array_equal(runs[0], run)
     counts = runs[0]
     assert (counts.sum(axis=1) == 1000).all()
     # Multinomial(n, 1/n) per row: mean 1, variance 1 - 1/n; over 3e5 cells the average is
