@@ -286,10 +286,13 @@ class Serve(Section):
         description="git allowed-signers file: only registry versions whose tags one of its SSH "
         "keys signed are served or fetched (null: no signature check)",
     )
-    model: Annotated[str, Field(min_length=1)] = Field(description="the workspace champion")
-    model_card: Annotated[str, Field(min_length=1)]
-    train_stats: Annotated[str, Field(min_length=1)] = Field(
-        description="training statistics shown as feature ranges by /metadata"
+    # The pipeline's files, null: where dvc.yaml's stages write them (evaluate, prepare).
+    model: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="the workspace champion (skops)"
+    )
+    model_card: Annotated[str, Field(min_length=1)] | None = None
+    train_stats: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="training statistics shown as feature ranges by /metadata"
     )
     max_batch: Annotated[int, Field(ge=1, le=100_000)]
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)]

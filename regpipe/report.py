@@ -17,10 +17,10 @@ from pathlib import Path
 from regpipe.errors import UserError, run
 from regpipe.io import atomic_path, read_json
 from regpipe.params import load_params
+from regpipe.pipeline_paths import pipeline_paths
 from regpipe.tools import run_tool
 
 MARKER = "<!-- regpipe-report -->"
-EVALUATION = "metrics/evaluate.json"
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,14 @@ def judge(base: dict, head: dict, *, max_rmse_regression: float) -> Verdict:
 
 
 def base_evaluation(base: str) -> dict:
-    """The base commit's metrics/evaluate.json, from git (metrics are committed)."""
-    text = run_tool("git", "show", f"{base}:{EVALUATION}")
+    """The base commit's evaluate metrics, from git (metrics are committed), where the base's
+    dvc.yaml puts them."""
+    path = pipeline_paths(rev=base).evaluate_metrics
+    text = run_tool("git", "show", f"{base}:{path}")
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise UserError(f"{base}:{EVALUATION}: not valid JSON: {error}") from None
+        raise UserError(f"{base}:{path}: not valid JSON: {error}") from None
 
 
 def render(
@@ -101,7 +103,9 @@ def main() -> None:
 
     tolerance = load_params("report").max_rmse_regression
     verdict = judge(
-        base_evaluation(args.base), read_json(EVALUATION), max_rmse_regression=tolerance
+        base_evaluation(args.base),
+        read_json(pipeline_paths().evaluate_metrics),
+        max_rmse_regression=tolerance,
     )
     run_tool("dvc", "plots", "diff", args.base, "--out", str(args.plots_dir))
     plots = (

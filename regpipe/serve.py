@@ -53,8 +53,15 @@ from regpipe.form import add_form_page
 from regpipe.io import load_safe_model, read_json, read_table, write_table
 from regpipe.models import ESTIMATORS, categorical_levels
 from regpipe.params import PARAMS_FILE, Serve, parse_section, parse_yaml, read_params_file
+from regpipe.pipeline_paths import pipeline_paths
 
 ENV_PREFIX = "REGPIPE_SERVE_"
+# serve settings that default to a pipeline file -> its name in regpipe.pipeline_paths
+PIPELINE_FILES = {
+    "model": "safe_champion",
+    "model_card": "model_card",
+    "train_stats": "train_stats",
+}
 WORKSPACE_VERSION = "workspace"
 MAX_ERRORS_SHOWN = 20
 # Up to ~100 records: scored in well under a millisecond (bench/README.md), less than the hop to
@@ -381,6 +388,18 @@ def committed_card(repo: Path, card_path: str) -> dict:
     return card
 
 
+def pipeline_files(settings: Serve, repo: Path, rev: str | None = None) -> Serve:
+    """``settings`` with the files left null (model, card, training statistics) filled in from
+    the pipeline's dvc.yaml (the workspace's, or at ``rev``)."""
+    unset = [
+        key for key in ("model", "model_card", "train_stats") if getattr(settings, key) is None
+    ]
+    if not unset:
+        return settings
+    paths = pipeline_paths(repo, rev)
+    return settings.model_copy(update={key: getattr(paths, PIPELINE_FILES[key]) for key in unset})
+
+
 def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     """The model to serve: the registry's (stage or version), else the workspace champion."""
     if not settings.use_registry:
@@ -406,7 +425,8 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
         else:
             # The version's own training statistics: a fresh clone has no workspace outputs.
             tag = f"{ref.name}@{ref.version}"
-            stats = read_output(repo, settings.train_stats, rev=ref.rev, tag=tag)
+            stats_path = pipeline_files(settings, repo, rev=ref.rev).train_stats
+            stats = read_output(repo, stats_path, rev=ref.rev, tag=tag)
             return ServedModel(
                 model=ref.model,
                 name=ref.name,
@@ -419,6 +439,7 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                 training_stats=json.loads(stats),
                 note=None,
             )
+    settings = pipeline_files(settings, repo)
     training_stats = read_json(repo / settings.train_stats)
     card = committed_card(repo, settings.model_card)
     if not card.get("skops_sha256"):

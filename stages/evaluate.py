@@ -5,7 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from regpipe.errors import run
+from regpipe.errors import UserError, run
 from regpipe.evaluation import (
     BASELINE,
     Rows,
@@ -34,12 +34,22 @@ from regpipe.models import MODEL_NAMES, make_folds, parquet_rows
 from regpipe.params import load_params
 
 
+def named_paths(values: list[str], flag: str) -> dict[str, str]:
+    """``NAME=PATH`` flags as {NAME: PATH} for exactly the models of MODEL_NAMES, in that order."""
+    pairs = dict(value.partition("=")[::2] for value in values)
+    if sorted(pairs) != sorted(MODEL_NAMES) or not all(pairs.values()):
+        raise UserError(f"{flag}: give NAME=PATH once for each of {', '.join(MODEL_NAMES)}")
+    return {name: pairs[name] for name in MODEL_NAMES}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
-    parser.add_argument("--models-dir", required=True, type=Path)
-    parser.add_argument("--train-metrics-dir", required=True, type=Path)
+    parser.add_argument("--model", required=True, action="append", help="NAME=PATH, per model")
+    parser.add_argument(
+        "--train-metrics", required=True, action="append", help="NAME=PATH, per model"
+    )
     parser.add_argument("--out-metrics", required=True)
     parser.add_argument("--out-champion", required=True)
     parser.add_argument("--out-safe-champion", required=True, help="skops: the form served")
@@ -54,8 +64,9 @@ def main() -> None:
     # its predictions and plots.
     test = read_table(args.test)
     X_test, y_test = test.drop(columns=target), test[target]
+    paths = named_paths(args.model, "--model")
+    train_metrics = named_paths(args.train_metrics, "--train-metrics")
     # A model file is unpickled only if it is the one DVC recorded for its train stage.
-    paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
     train_rows = parquet_rows(args.train, target, lambda X: design(models, X))
@@ -81,14 +92,14 @@ def main() -> None:
         )
 
     with atomic_path(args.out_champion) as tmp:
-        shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)
+        shutil.copyfile(paths[champion], tmp)
     save_safe_model(models[champion], args.out_safe_champion)
     card = model_card(
         champion=champion,
         sha256=sha256_file(args.out_champion),
         skops_sha256=sha256_file(args.out_safe_champion),
         evaluation=report,
-        training=read_json(args.train_metrics_dir / f"train_{champion}.json"),
+        training=read_json(train_metrics[champion]),
         data_sha256={"train": sha256_file(args.train), "test": sha256_file(args.test)},
     )
     write_json(report, args.out_metrics)
