@@ -22,6 +22,7 @@ from regpipe.errors import UserError, run
 from regpipe.io import atomic_path, write_table
 from regpipe.params import PARAMS_FILE
 from regpipe.pipeline_paths import PipelinePaths, pipeline_paths
+from regpipe.reports import Evaluation, TrainMetrics, parse_report
 from regpipe.tools import run_tool
 
 UNFINISHED = {"queued", "running"}
@@ -98,20 +99,21 @@ def parse_experiments(shown: list[dict], param: str, paths: PipelinePaths) -> Sw
                 failed[name] = _log_error(executor)
                 continue
             params = data["params"][PARAMS_FILE.name]["data"]
-            evaluation = metrics[evaluate_file]["data"]
-            training = metrics[paths.train_metrics(section)]["data"]
+            evaluation = parse_report(Evaluation, metrics[evaluate_file]["data"], name)
+            training_file = paths.train_metrics(section)
+            training = parse_report(TrainMetrics, metrics[training_file]["data"], name)
             alpha = params[section][key]
             if alpha is None:  # the baseline's CV search: report the alpha it chose
-                alpha = training["alpha"]
+                alpha = training.alpha
             finished.append(
                 Trial(
                     name=name,
                     alpha=float(alpha),
-                    cv_rmse_mean=training["cv_rmse_mean"],
-                    test_rmse=evaluation["models"][model]["rmse"],
-                    test_r2=evaluation["models"][model]["r2"],
-                    champion=evaluation["champion"],
-                    gate_passed=evaluation["gate"]["passed"],
+                    cv_rmse_mean=training.cv_rmse_mean,
+                    test_rmse=evaluation.models[model].rmse,
+                    test_r2=evaluation.models[model].r2,
+                    champion=evaluation.champion,
+                    gate_passed=evaluation.gate.passed,
                 )
             )
     finished.sort(key=lambda trial: (trial.cv_rmse_mean, trial.alpha))

@@ -23,15 +23,14 @@ from regpipe.io import (
     atomic_path,
     load_model,
     locked_md5,
-    read_json,
     read_table,
     save_safe_model,
     sha256_file,
-    write_json,
     write_table,
 )
 from regpipe.models import MODEL_NAMES, make_folds, parquet_rows
 from regpipe.params import load_params
+from regpipe.reports import Evaluation, TrainMetrics, read_report, write_report
 
 
 def named_paths(values: list[str], flag: str) -> dict[str, str]:
@@ -72,11 +71,11 @@ def main() -> None:
     train_rows = parquet_rows(args.train, target, lambda X: design(models, X))
     train_target_mean = sum(y.sum() for _, y in train_rows.read()) / train_rows.n_rows
     predictions = predict_all(models, X_test, train_target_mean=train_target_mean)
-    report = evaluate(predictions, y_test, list(MODEL_NAMES))
-    champion = report["champion"]
-    report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
+    scores = evaluate(predictions, y_test, list(MODEL_NAMES))
+    champion = scores["champion"]
+    gate = quality_gate(scores["models"], champion, **params.gate.model_dump())
     folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
-    report |= refit_metrics(
+    refits = refit_metrics(
         models,
         train_rows,
         Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
@@ -84,7 +83,8 @@ def main() -> None:
         n_bootstrap=params.n_bootstrap,
         random_state=params.random_state,
     )
-    if report["cv"][BASELINE]["r2"] is None:  # said once here, not once per fold
+    report = Evaluation.model_validate({**scores, "gate": gate, **refits})
+    if report.cv[BASELINE].r2 is None:  # said once here, not once per fold
         print(
             f"evaluate: CV R² not reported: {train_rows.n_rows} training rows in "
             f"{folds.n_splits} folds leave a validation fold of 1 row (lower evaluate.cv.n_splits)",
@@ -99,18 +99,18 @@ def main() -> None:
         sha256=sha256_file(args.out_champion),
         skops_sha256=sha256_file(args.out_safe_champion),
         evaluation=report,
-        training=read_json(train_metrics[champion]),
+        training=read_report(TrainMetrics, train_metrics[champion]),
         data_sha256={"train": sha256_file(args.train), "test": sha256_file(args.test)},
     )
-    write_json(report, args.out_metrics)
-    write_json(card, args.out_card)
+    write_report(report, args.out_metrics)
+    write_report(card, args.out_card)
     with atomic_path(args.out_card.with_suffix(".md")) as tmp:
         tmp.write_text(model_card_markdown(card))
     sample = plot_sample(predictions, y_test, max_points=params.plot_max_points)
     write_table(sample, args.out_predictions_plot)
     write_table(residual_sample(sample), args.out_residuals_plot)
-    verdict = "passed" if report["gate"]["passed"] else "FAILED"
-    print(f"champion: {champion}; quality gate {verdict} {report['gate']['reasons'] or ''}")
+    verdict = "passed" if report.gate.passed else "FAILED"
+    print(f"champion: {champion}; quality gate {verdict} {report.gate.reasons or ''}")
 
 
 if __name__ == "__main__":

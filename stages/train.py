@@ -16,7 +16,6 @@ from regpipe.io import (
     parquet_num_rows,
     read_parquet_chunks,
     save_model,
-    write_json,
     write_table,
 )
 from regpipe.models import (
@@ -31,6 +30,7 @@ from regpipe.models import (
     validation_curve,
 )
 from regpipe.params import load_params
+from regpipe.reports import write_report
 from regpipe.search import CHUNK_ROWS
 
 
@@ -73,7 +73,7 @@ def main() -> None:
             file=sys.stderr,
         )
     save_model(result.model, args.out_model)
-    write_json(train_report(result), args.out_metrics)
+    write_report(train_report(result), args.out_metrics)
     if args.out_curve:
         write_table(validation_curve(result), args.out_curve)
     if args.out_path:

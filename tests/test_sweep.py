@@ -8,15 +8,21 @@ import pytest
 import yaml
 
 from regpipe.errors import UserError
+from regpipe.io import read_json
 from regpipe.pipeline_paths import pipeline_paths
 from regpipe.sweep import leaderboard, parse_experiments
-from tests.conftest import sh
+from tests.conftest import ROOT, sh
 
-PATHS = pipeline_paths(Path(__file__).parents[1])
+PATHS = pipeline_paths(ROOT)
 
 
 def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dict:
-    """One experiment revision shaped like `dvc exp show --json` prints it."""
+    """One experiment revision shaped like `dvc exp show --json` prints it: the committed
+    metrics with ridge's CV and test RMSE replaced."""
+    training = read_json(ROOT / PATHS.train_metrics("train_ridge"))
+    evaluation = read_json(ROOT / PATHS.evaluate_metrics)
+    evaluation["models"]["ridge"]["rmse"] = test_rmse
+    evaluation["champion"] = "ridge"
     return {
         "rev": f"{name}-sha",
         "name": name,
@@ -25,15 +31,9 @@ def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dic
             "params": {"params.yaml": {"data": {"train_ridge": {"alpha": alpha}}}},
             "metrics": {
                 PATHS.train_metrics("train_ridge"): {
-                    "data": {"alpha": 2.5, "cv_rmse_mean": cv_rmse}
+                    "data": {**training, "alpha": 2.5, "cv_rmse_mean": cv_rmse}
                 },
-                PATHS.evaluate_metrics: {
-                    "data": {
-                        "models": {"ridge": {"rmse": test_rmse, "r2": 0.4}},
-                        "champion": "ridge",
-                        "gate": {"passed": True},
-                    }
-                },
+                PATHS.evaluate_metrics: {"data": evaluation},
             },
         },
     }
