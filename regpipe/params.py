@@ -176,8 +176,19 @@ class AlphaGrid(Section):
         return self
 
 
+class NoEstimatorKnobs(Section):
+    """OLS and Ridge: the fit has no knob of its own besides alpha (an empty block)."""
+
+
+class LassoKnobs(Section):
+    """Lasso's own knobs: the coordinate-descent sweeps allowed in the final fit."""
+
+    max_iter: PositiveInt
+
+
 class TrainOLS(Section):
     cv: CrossValidation
+    estimator: NoEstimatorKnobs = Field(description="the estimator's own knobs: passed as they are")
 
 
 class TrainRidge(Section):
@@ -190,10 +201,11 @@ class TrainRidge(Section):
         "error of it (the simplest model the data cannot tell apart from the best)"
     )
     cv: CrossValidation
+    estimator: NoEstimatorKnobs = Field(description="the estimator's own knobs besides alpha")
 
 
 class TrainLasso(TrainRidge):
-    max_iter: PositiveInt
+    estimator: LassoKnobs = Field(description="the estimator's own knobs besides alpha")
 
 
 class Gate(Section):

@@ -61,10 +61,10 @@ def main() -> None:
         args.section.removeprefix("train_"),
         encoder,
         rows,
-        cv=make_folds(**params.pop("cv"), n_rows=rows.n_rows, key=f"{args.section}.cv"),
-        alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
-        alpha_rule=params.pop("alpha_rule", "min"),
-        **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
+        cv=make_folds(**params["cv"], n_rows=rows.n_rows, key=f"{args.section}.cv"),
+        alphas=candidate_alphas(params.get("alpha"), params.get("alpha_grid")),
+        alpha_rule=params.get("alpha_rule", "min"),
+        **params["estimator"],  # the estimator's own knobs, such as LASSO's max_iter
     )
     edge = grid_edge(result)
     if edge:
