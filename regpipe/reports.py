@@ -129,7 +129,7 @@ def parse_report(kind: type[ReportT], data: Any, source: str) -> ReportT:
         first = error.errors()[0]
         where = ".".join(map(str, first["loc"])) or "the top level"
         raise UserError(
-            f"{source}: not a {kind.__name__} report: {where}: {first['msg']} "
+            f"{source}: not a valid {kind.__name__} report: {where}: {first['msg']} "
             f"({error.error_count()} problem(s)); rebuild it with `dvc repro`"
         ) from None
 
