@@ -2,11 +2,11 @@
 # The model is mounted read-only at run time (a DVC output, never baked into git or the image),
 # with the model card of the same version (its skops_sha256 is checked, and only the skops file,
 # built from allowed scikit-learn types, is loaded: nothing is unpickled) and the training
-# statistics. `regpipe-deploy` does all of it for a registry tag (README, "Deploy"):
+# statistics. `regpipe-deploy` does all of it for a registry tag (docs/serving.md):
 #   regpipe-deploy 'champion#prod#1'
 # or by hand, with files readable by the container's user:
 #   regpipe-registry checkout --stage prod --model-only -o model/
-#   ... (README, "The container")
+#   ... (docs/serving.md, "Container")
 #   docker build -t regpipe-serve .
 #   docker run -p 8000:8000 -v "$PWD/model:/model:ro" regpipe-serve
 # BASE_IMAGE: any Debian-like image with Python 3.11 and its venv module; where no registry is

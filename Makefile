@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-mlflow mlflow-sync mlflow-ui repro test lint lock bench-search serve exp-show \
-	sweep report cache-verify
+	sweep report cache-verify docs docs-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -60,7 +60,8 @@ bench-search: setup ## the alpha-search benchmark: fast search vs GridSearchCV (
 
 lock: ## recompile the hashed pins (requirements*.txt) from requirements*.in
 	$(BIN)/python -m pip install --quiet pip-tools
-	for name in requirements requirements-serve requirements-mlflow requirements-mlflow-ui; do \
+	for name in requirements requirements-serve requirements-mlflow requirements-mlflow-ui \
+		requirements-docs; do \
 		$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 			--no-emit-index-url --no-emit-find-links -o $$name.txt $$name.in || exit 1; \
 	done
@@ -68,7 +69,7 @@ lock: ## recompile the hashed pins (requirements*.txt) from requirements*.in
 serve: setup ## serve the prod model over HTTP (params.yaml `serve`; ARGS="--port 9000 --workspace")
 	python -m regpipe.serve serve $(ARGS)
 
-# Experiments, sweeps and the pull-request report (README: "Experiments", "Pull-request report").
+# Experiments, sweeps and the pull-request report (docs/experiments.md).
 # The columns of `dvc exp show` that matter for an alpha sweep, so the table fits a terminal.
 EXP_COLUMNS := ^(Experiment|train_ridge\.alpha|metrics/train_ridge\.json:cv_rmse_mean|models\.ridge\.rmse|champion)$$
 ALPHAS ?= 0.01,0.1,1,10,100
@@ -87,9 +88,25 @@ report: setup ## the pull-request report against BASE (default main) into report
 
 # DVC trusts a write-protected cache object without re-hashing it, so bit rot or an edit in place
 # goes unnoticed by `dvc status`; this re-hashes every object and names those whose MD5 differs
-# from their file name (README, "Recovering from failures", says how to repair them).
+# from their file name (docs/recovery.md says how to repair them).
 cache-verify: ## re-hash every object in .dvc/cache and list the damaged ones
 	@cd .dvc/cache/files/md5 && find . -type f -exec md5sum {} + | awk '\
 		{ name = substr($$2, 3); sub(/\.dir$$/, "", name); gsub("/", "", name) } \
 		name != $$1 { print "damaged: .dvc/cache/files/md5/" substr($$2, 3); bad = 1 } \
 		END { if (bad) print "remove them, then `dvc fetch` (or `dvc repro`)"; exit bad }'
+
+# The documentation site (mkdocs.yml, docs/) in a venv of its own, like the MLflow UI: `make setup`
+# stays what the pipeline and the tests need, and mkdocs' Markdown/Jinja pins never meet the
+# project's. --strict turns every warning (a broken link or anchor, a page not in nav) into failure
+# (not with --quiet: it hides the warnings --strict counts).
+DOCS_VENV := .venv-docs
+docs: $(DOCS_VENV)/.installed ## build the documentation site into site/ (mkdocs build --strict)
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs build --strict
+
+docs-serve: $(DOCS_VENV)/.installed ## preview the site on 127.0.0.1:8001, rebuilt on every edit
+	NO_MKDOCS_2_WARNING=1 $(DOCS_VENV)/bin/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
+$(DOCS_VENV)/.installed: requirements-docs.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --require-hashes -r requirements-docs.txt
+	touch $@
