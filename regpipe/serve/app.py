@@ -187,13 +187,13 @@ def create_app(settings: Serve, repo: Path = Path(".")) -> FastAPI:
     def score(served: ServedModel, body: bytes) -> Response:
         payload = parse_json(body)
         X = served.validator.validate(payload, max_batch=settings.max_batch)
-        y = served.predict(X)
+        predictions = served.predict(X).tolist()
         try:
-            service.log.write(served.version, served.validator.records(X), y.tolist())
+            service.log.write(served.version, served.validator.records(X), predictions)
         except LogWriteError as error:
             if settings.log_required:
                 return _error(503, f"{error}; no prediction returned (serve.log_required)")
-        answer = {"model": served.name, "model_version": served.version, "predictions": y.tolist()}
+        answer = {"model": served.name, "model_version": served.version, "predictions": predictions}
         return Response(orjson.dumps(answer), media_type="application/json")
 
     @app.post("/reload", response_model=Health, responses={409: {"model": ErrorBody}})
