@@ -126,7 +126,7 @@ class Candidate:
 def candidates(repo: Path) -> list[Candidate]:
     """Commits on branches and tags that changed the pipeline or are registered, oldest first,
     then every DVC experiment."""
-    watched = [DVC_LOCK, PARAMS_FILE.name, *pipeline_paths(repo).metrics]
+    watched = [DVC_LOCK, PARAMS_FILE.name, *pipeline_paths(repo).git_outputs]
     changed = git(
         repo, "rev-list", "--full-history", "--branches", "--tags", "--", *watched
     ).split()
