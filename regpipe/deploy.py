@@ -28,10 +28,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from regpipe import registry
 from regpipe.errors import UserError, run
+from regpipe.pipeline_paths import pipeline_paths
 
 IMAGE = "regpipe-serve"
 CONTAINER_PORT = 8000
@@ -208,11 +207,11 @@ def fetch_release(repo: Path, tag: str, folder: Path) -> Release:
     ref = registry.fetch_model(repo, version=version.version, out_dir=folder)
     model_file = f"{registry.ARTIFACT}{ref.path.suffix}"
     ref.path.replace(folder / model_file)
-    serve = yaml.safe_load(registry.git(repo, "show", f"{version.rev}:params.yaml"))["serve"]
+    paths = pipeline_paths(repo, version.rev)
     (folder / "model_card.json").write_text(
-        registry.git(repo, "show", f"{version.rev}:{registry.MODEL_CARD}")
+        registry.git(repo, "show", f"{version.rev}:{paths.model_card}")
     )
-    (folder / "train_stats.json").write_bytes(read_output(repo, serve["train_stats"], version.rev))
+    (folder / "train_stats.json").write_bytes(read_output(repo, paths.train_stats, version.rev))
     make_readable(folder)
     return Release(tag, stage, version.version, version.rev, folder, model_file)
 

@@ -23,6 +23,7 @@ from sklearn.linear_model import Lasso, LinearRegression, Ridge
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import BaseCrossValidator
 
+from regpipe.reports import Evaluation, LeaderboardRow, ModelCard, TrainMetrics
 from regpipe.search import (
     Kind,
     Rows,
@@ -398,10 +399,10 @@ def model_card(
     champion: str,
     sha256: str,
     skops_sha256: str,
-    evaluation: dict,
-    training: dict,
+    evaluation: Evaluation,
+    training: TrainMetrics,
     data_sha256: dict[str, str],
-) -> dict:
+) -> ModelCard:
     """What a reviewer or the registry needs to know about the deployable model.
 
     No git revision or timestamp is written: they would change the file on every commit and
@@ -409,65 +410,70 @@ def model_card(
     ``sha256`` is the joblib's (the scikit-learn artifact), ``skops_sha256`` the skops file's
     (the form that is served).
     """
-    coef = training["coef"]
-    return {
-        "artifact": "champion",
-        "model": champion,
-        "sha256": sha256,
-        "skops_sha256": skops_sha256,
-        "data_sha256": data_sha256,
-        "alpha": training["alpha"],
-        "cv_rmse_mean": training["cv_rmse_mean"],
-        "test_metrics": evaluation["models"][champion],
-        "baseline_metrics": evaluation["models"][BASELINE],
-        "gate": evaluation["gate"],
-        "cv_metrics": evaluation["cv"][champion],
-        "n_bootstrap": evaluation["n_bootstrap"],
-        "bias_variance": evaluation["bias_variance"][champion],
-        "leaderboard": leaderboard(evaluation),
-        "coef": coef,
-        "zero_features": [name for name, value in coef.items() if value == 0.0],
-    }
+    return ModelCard(
+        artifact="champion",
+        model=champion,
+        sha256=sha256,
+        skops_sha256=skops_sha256,
+        data_sha256=data_sha256,
+        alpha=training.alpha,
+        cv_rmse_mean=training.cv_rmse_mean,
+        test_metrics=evaluation.models[champion],
+        baseline_metrics=evaluation.models[BASELINE],
+        gate=evaluation.gate,
+        cv_metrics=evaluation.cv[champion],
+        n_bootstrap=evaluation.n_bootstrap,
+        bias_variance=evaluation.bias_variance[champion],
+        leaderboard=leaderboard(evaluation),
+        coef=training.coef,
+        zero_features=[name for name, value in training.coef.items() if value == 0.0],
+    )
 
 
-def leaderboard(evaluation: dict) -> list[dict]:
+def leaderboard(evaluation: Evaluation) -> list[LeaderboardRow]:
     """Every model and the baseline, best test RMSE first: test and CV metrics, bias², variance."""
     rows = [
-        {
-            "model": name,
-            **{f"test_{key}": value for key, value in test.items()},
-            **{f"cv_{key}": value for key, value in evaluation["cv"][name].items()},
-            **evaluation["bias_variance"].get(name, {}),
-        }
-        for name, test in evaluation["models"].items()
+        LeaderboardRow(
+            model=name,
+            **{f"test_{key}": value for key, value in test.model_dump().items()},
+            **{f"cv_{key}": value for key, value in evaluation.cv[name].model_dump().items()},
+            **(
+                evaluation.bias_variance[name].model_dump()
+                if name in evaluation.bias_variance
+                else {}
+            ),
+        )
+        for name, test in evaluation.models.items()
     ]
-    return sorted(rows, key=lambda row: row["test_rmse"])
+    return sorted(rows, key=lambda row: row.test_rmse)
 
 
-def model_card_markdown(card: dict) -> str:
-    gate = "passed" if card["gate"]["passed"] else "FAILED: " + "; ".join(card["gate"]["reasons"])
-    rows = "\n".join(f"| {name} | {value:.4g} |" for name, value in card["coef"].items())
-    metrics = card["test_metrics"]
+def model_card_markdown(card: ModelCard) -> str:
+    gate = "passed" if card.gate.passed else "FAILED: " + "; ".join(card.gate.reasons)
+    rows = "\n".join(f"| {name} | {value:.4g} |" for name, value in card.coef.items())
+    metrics = card.test_metrics
     columns = ["test_rmse", "test_mae", "test_r2", "cv_rmse", "cv_r2", "bias_sq", "variance"]
     board = "\n".join(
-        f"| {row['model']} | "
-        + " | ".join(f"{row[key]:.4g}" if row.get(key) is not None else "" for key in columns)
+        f"| {row.model} | "
+        + " | ".join(
+            f"{value:.4g}" if (value := getattr(row, key)) is not None else "" for key in columns
+        )
         + " |"
-        for row in card["leaderboard"]
+        for row in card.leaderboard
     )
     return (
-        f"# Model card: {card['artifact']} ({card['model']})\n\n"
-        f"- test RMSE {metrics['rmse']:.4g}, MAE {metrics['mae']:.4g}, R² {metrics['r2']:.4g} "
-        f"(baseline RMSE {card['baseline_metrics']['rmse']:.4g})\n"
-        f"- alpha: {card['alpha']}; CV RMSE {card['cv_rmse_mean']:.4g}\n"
+        f"# Model card: {card.artifact} ({card.model})\n\n"
+        f"- test RMSE {metrics.rmse:.4g}, MAE {metrics.mae:.4g}, R² {metrics.r2:.4g} "
+        f"(baseline RMSE {card.baseline_metrics.rmse:.4g})\n"
+        f"- alpha: {card.alpha}; CV RMSE {card.cv_rmse_mean:.4g}\n"
         f"- quality gate: {gate}\n"
-        f"- zero coefficients: {', '.join(card['zero_features']) or 'none'}\n"
-        f"- model file sha256: `{card['sha256']}` (joblib), `{card['skops_sha256']}` (skops)\n\n"
+        f"- zero coefficients: {', '.join(card.zero_features) or 'none'}\n"
+        f"- model file sha256: `{card.sha256}` (joblib), `{card.skops_sha256}` (skops)\n\n"
         f"| feature | coefficient (standardised) |\n| --- | --- |\n{rows}\n\n"
         f"## Leaderboard (best test RMSE first)\n\n"
         f"| model | {' | '.join(columns)} |\n|{' --- |' * (len(columns) + 1)}\n{board}\n\n"
-        f"bias² + variance + noise = expected test MSE over {card['n_bootstrap']} bootstrap "
-        f"refits on the training split; noise {card['bias_variance']['noise']:.4g} is OLS's "
+        f"bias² + variance + noise = expected test MSE over {card.n_bootstrap} bootstrap "
+        f"refits on the training split; noise {card.bias_variance.noise:.4g} is OLS's "
         f"residual variance (a linear truth assumed), so bias² can come out slightly negative.\n\n"
         f"No git revision or date in this card: it must stay byte-for-byte reproducible; the "
         f"registry's tag for the commit that holds this card names the revision.\n"

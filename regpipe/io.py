@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from regpipe.errors import UserError
+from regpipe.pipeline_paths import DVC_LOCK
 
 SIGNIFICANT_DIGITS = 10
 
@@ -235,7 +236,7 @@ def file_digest(path: str | Path, algorithm: str) -> str:
         return hashlib.file_digest(stream, algorithm).hexdigest()
 
 
-def locked_md5(path: str | Path, lock_file: str | Path = "dvc.lock") -> str:
+def locked_md5(path: str | Path, lock_file: str | Path = DVC_LOCK) -> str:
     """The MD5 that DVC recorded in ``lock_file`` for the stage output ``path``.
 
     DVC rewrites dvc.lock as each stage finishes, so during ``dvc repro`` this is the hash of

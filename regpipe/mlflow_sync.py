@@ -28,13 +28,14 @@ import yaml
 
 from regpipe import registry
 from regpipe.errors import UserError, run
+from regpipe.params import PARAMS_FILE
+from regpipe.pipeline_paths import DVC_LOCK, DVC_YAML, pipeline_paths
 from regpipe.registry import git
 
 STORE_DIR = "mlruns"  # git-ignored, beside the repository's files
 EXPERIMENT = "regpipe"
 KEY_TAG = "regpipe.key"
 VERSION_TAG = "gto.version"
-PIPELINE_PATHS = ("dvc.lock", "params.yaml", "metrics")
 # DVC's experiment refs: refs/exps/<2 hex>/<38 hex of the baseline commit>/<name>; queue and
 # executor refs (refs/exps/celery/..., refs/exps/exec/...) do not match.
 EXP_REF = re.compile(r"^refs/exps/[0-9a-f]{2}/(?P<baseline>[0-9a-f]{38})/(?P<name>[^/]+)$")
@@ -108,26 +109,6 @@ def _commit_info(repo: Path, rev: str) -> tuple[int, str]:
     return int(stamp) * 1000, message.strip()
 
 
-def _metric_files(dvc_yaml: dict) -> list[str]:
-    """The metrics files of every stage, in dvc.yaml's order."""
-    files = []
-    for stage in (dvc_yaml.get("stages") or {}).values():
-        for entry in stage.get("metrics") or []:
-            files.extend([entry] if isinstance(entry, str) else entry)
-    return files
-
-
-def _git_outputs(dvc_yaml: dict) -> list[str]:
-    """Every output the pipeline keeps in git (``cache: false``): metrics, card, plot data."""
-    files = []
-    for stage in (dvc_yaml.get("stages") or {}).values():
-        for kind in ("outs", "metrics", "plots"):
-            for entry in stage.get(kind) or []:
-                if isinstance(entry, dict):
-                    files.extend(path for path, opts in entry.items() if opts.get("cache") is False)
-    return files
-
-
 @dataclass(frozen=True)
 class Candidate:
     """A revision that may become a run: known by its key before any file is read."""
@@ -145,8 +126,9 @@ class Candidate:
 def candidates(repo: Path) -> list[Candidate]:
     """Commits on branches and tags that changed the pipeline or are registered, oldest first,
     then every DVC experiment."""
+    watched = [DVC_LOCK, PARAMS_FILE.name, *pipeline_paths(repo).git_outputs]
     changed = git(
-        repo, "rev-list", "--full-history", "--branches", "--tags", "--", *PIPELINE_PATHS
+        repo, "rev-list", "--full-history", "--branches", "--tags", "--", *watched
     ).split()
     wanted = set(changed) | {item.rev for item in registry.versions(repo)}
     order = git(repo, "rev-list", "--reverse", "--topo-order", "--branches", "--tags").split()
@@ -163,9 +145,9 @@ def candidates(repo: Path) -> list[Candidate]:
 def source_of(repo: Path, candidate: Candidate) -> Source | None:
     """The run to log for ``candidate``, or None when it lacks a metrics file of its dvc.yaml."""
     paths = set(git(repo, "ls-tree", "-r", "--name-only", candidate.rev).splitlines())
-    if "dvc.yaml" not in paths:
+    if DVC_YAML not in paths:
         return None
-    files = _metric_files(yaml.safe_load(_show(repo, candidate.rev, "dvc.yaml")))
+    files = pipeline_paths(repo, candidate.rev).metrics
     if not files or not paths.issuperset(files):
         return None
     time_ms, message = _commit_info(repo, candidate.rev)
@@ -274,13 +256,13 @@ def _log_batches(client, run_id: str, metrics: dict, params: dict, tags: dict, t
 
 def log_run(client, experiment_id: str, repo: Path, source: Source) -> str:
     """One finished run for ``source``: params, metrics, artifacts, tags; returns its id."""
-    dvc_yaml = yaml.safe_load(_show(repo, source.rev, "dvc.yaml"))
+    pipeline = pipeline_paths(repo, source.rev)
     metrics = {}
-    for path in _metric_files(dvc_yaml):
+    for path in pipeline.metrics:
         metrics |= metric_values(path, json.loads(_show(repo, source.rev, path)))
     params = (
-        param_values(yaml.safe_load(_show(repo, source.rev, "params.yaml")) or {})
-        if _has(repo, source.rev, "params.yaml")
+        param_values(yaml.safe_load(_show(repo, source.rev, PARAMS_FILE.name)) or {})
+        if _has(repo, source.rev, PARAMS_FILE.name)
         else {}
     )
     tags = {
@@ -291,15 +273,15 @@ def log_run(client, experiment_id: str, repo: Path, source: Source) -> str:
     }
     if source.kind == "experiment":
         tags |= {"regpipe.experiment": source.name, "regpipe.baseline": source.baseline}
-    if _has(repo, source.rev, "dvc.lock"):
-        tags |= lock_tags(yaml.safe_load(_show(repo, source.rev, "dvc.lock")) or {})
+    if _has(repo, source.rev, DVC_LOCK):
+        tags |= lock_tags(yaml.safe_load(_show(repo, source.rev, DVC_LOCK)) or {})
     created = client.create_run(
         experiment_id, start_time=source.time_ms, run_name=source.name, tags={KEY_TAG: source.key}
     )
     run_id = created.info.run_id
     _log_batches(client, run_id, metrics, params, tags, source.time_ms)
     with tempfile.TemporaryDirectory(prefix="regpipe-mlflow-") as folder:
-        for path in _git_outputs(dvc_yaml):
+        for path in pipeline.git_outputs:
             if _has(repo, source.rev, path):
                 target = Path(folder) / path
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -325,7 +307,7 @@ def _model_versions(client, name: str) -> dict[str, object]:
 
 def _add_model_version(client, name: str, repo: Path, version, run) -> None:
     """A version holding the verified model file and the card committed at the tag."""
-    card = registry.committed_json(repo, version.rev, registry.MODEL_CARD)
+    card = registry.model_card_at(repo, version.rev)
     with tempfile.TemporaryDirectory(prefix="regpipe-mlflow-") as folder:
         note = ""
         try:

@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from regpipe.errors import UserError
 from regpipe.io import parquet_num_rows, read_parquet_chunks
+from regpipe.reports import TrainMetrics
 from regpipe.search import (
     CHUNK_ROWS,
     AlphaRule,
@@ -290,22 +291,22 @@ def grid_edge(result: TrainResult) -> str | None:
     )
 
 
-def train_report(result: TrainResult) -> dict:
-    """The scalars and coefficients that go to metrics/train_<name>.json (curves go to plots)."""
+def train_report(result: TrainResult) -> TrainMetrics:
+    """The scalars and coefficients of metrics/train_<name>.json (curves go to plots)."""
     coef = coefficients(result.model)
     search, best = result.search, result.search.best_index
-    return {
-        "alpha": result.alpha,
-        "alpha_rule": None if result.alpha is None else result.alpha_rule,
-        "n_alphas_searched": result.n_alphas_searched,
-        "alpha_on_grid_edge": grid_edge(result),
-        "cv_rmse_mean": float(search.cv_rmse_mean[best]),
-        "cv_rmse_std": float(search.cv_rmse_std[best]),
-        "train_rmse_mean": float(search.train_rmse.mean(axis=0)[best]),
-        "n_zero_coef": sum(value == 0.0 for value in coef.values()),
-        "intercept": float(result.model.named_steps["model"].intercept_),
-        "coef": coef,
-    }
+    return TrainMetrics(
+        alpha=result.alpha,
+        alpha_rule=None if result.alpha is None else result.alpha_rule,
+        n_alphas_searched=result.n_alphas_searched,
+        alpha_on_grid_edge=grid_edge(result),
+        cv_rmse_mean=float(search.cv_rmse_mean[best]),
+        cv_rmse_std=float(search.cv_rmse_std[best]),
+        train_rmse_mean=float(search.train_rmse.mean(axis=0)[best]),
+        n_zero_coef=sum(value == 0.0 for value in coef.values()),
+        intercept=float(result.model.named_steps["model"].intercept_),
+        coef=coef,
+    )
 
 
 def _significant(frame: pd.DataFrame, digits: int = 10) -> pd.DataFrame:

@@ -176,8 +176,19 @@ class AlphaGrid(Section):
         return self
 
 
+class NoEstimatorKnobs(Section):
+    """OLS and Ridge: the fit has no knob of its own besides alpha (an empty block)."""
+
+
+class LassoKnobs(Section):
+    """Lasso's own knobs: the coordinate-descent sweeps allowed in the final fit."""
+
+    max_iter: PositiveInt
+
+
 class TrainOLS(Section):
     cv: CrossValidation
+    estimator: NoEstimatorKnobs = Field(description="the estimator's own knobs: passed as they are")
 
 
 class TrainRidge(Section):
@@ -190,10 +201,11 @@ class TrainRidge(Section):
         "error of it (the simplest model the data cannot tell apart from the best)"
     )
     cv: CrossValidation
+    estimator: NoEstimatorKnobs = Field(description="the estimator's own knobs besides alpha")
 
 
 class TrainLasso(TrainRidge):
-    max_iter: PositiveInt
+    estimator: LassoKnobs = Field(description="the estimator's own knobs besides alpha")
 
 
 class Gate(Section):
@@ -287,10 +299,13 @@ class Serve(Section):
         description="git allowed-signers file: only registry versions whose tags one of its SSH "
         "keys signed are served or fetched (null: no signature check)",
     )
-    model: Annotated[str, Field(min_length=1)] = Field(description="the workspace champion")
-    model_card: Annotated[str, Field(min_length=1)]
-    train_stats: Annotated[str, Field(min_length=1)] = Field(
-        description="training statistics shown as feature ranges by /metadata"
+    # The pipeline's files, null: where dvc.yaml's stages write them (evaluate, prepare).
+    model: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="the workspace champion (skops)"
+    )
+    model_card: Annotated[str, Field(min_length=1)] | None = None
+    train_stats: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="training statistics shown as feature ranges by /metadata"
     )
     max_batch: Annotated[int, Field(ge=1, le=100_000)]
     max_body_bytes: Annotated[int, Field(ge=1024, le=1 << 30)]

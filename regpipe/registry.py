@@ -24,19 +24,11 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
 from regpipe.errors import UserError
 from regpipe.io import atomic_path, loads_safe_model, sha256_file
+from regpipe.pipeline_paths import pipeline_paths
 
 ARTIFACT = "champion"
-# The evaluate stage's outputs, as dvc.yaml declares them (a test checks that they agree).
-EVALUATE_METRICS = "metrics/evaluate.json"
-MODEL_CARD = "metrics/model_card.json"
-
-
-# fetch_model's default: the trust root is `serve.allowed_signers` of the repository's params.yaml.
-FROM_PARAMS = "params.yaml"
 
 
 class NoRegisteredVersion(UserError):  # noqa: N818 (the name serving relies on)
@@ -79,7 +71,7 @@ class Version:
     @cached_property
     def evaluation(self) -> dict:
         """metrics/evaluate.json as committed at the version's revision (read when first asked)."""
-        return committed_json(self.repo, self.rev, EVALUATE_METRICS)
+        return evaluation_at(self.repo, self.rev)
 
 
 def git(repo: str | Path, *args: str) -> str:
@@ -95,12 +87,14 @@ def committed_json(repo: str | Path, rev: str, path: str) -> dict:
     return json.loads(git(repo, "show", f"{rev}:{path}"))
 
 
-def artifact_path(repo: str | Path, rev: str, name: str = ARTIFACT) -> str:
-    """The path dvc.yaml's `artifacts:` section declares for ``name`` at ``rev``."""
-    artifacts = yaml.safe_load(git(repo, "show", f"{rev}:dvc.yaml")).get("artifacts") or {}
-    if name not in artifacts:
-        raise UserError(f"dvc.yaml at {rev[:12]} declares no artifact {name!r} under artifacts:")
-    return artifacts[name]["path"]
+def evaluation_at(repo: str | Path, rev: str) -> dict:
+    """The evaluate stage's metrics as committed at ``rev``, where that rev's dvc.yaml puts them."""
+    return committed_json(repo, rev, pipeline_paths(repo, rev).evaluate_metrics)
+
+
+def model_card_at(repo: str | Path, rev: str) -> dict:
+    """The champion's model card as committed at ``rev``."""
+    return committed_json(repo, rev, pipeline_paths(repo, rev).model_card)
 
 
 def _gto(function, *args, **kwargs):
@@ -142,9 +136,10 @@ SSH_SIGNATURE = "-----BEGIN SSH SIGNATURE-----"
 
 def trust_root(repo: str | Path) -> Path | None:
     """`serve.allowed_signers` (params.yaml, or REGPIPE_SERVE_ALLOWED_SIGNERS), against ``repo``."""
+    from regpipe.params import PARAMS_FILE
     from regpipe.serve import load_settings
 
-    path = load_settings(Path(repo) / "params.yaml").allowed_signers
+    path = load_settings(Path(repo) / PARAMS_FILE).allowed_signers
     return None if path is None else Path(repo, path)
 
 
@@ -239,11 +234,6 @@ def find_version(
     return _pick(versions(repo), version=version, stage=stage)
 
 
-def safe_model_path(artifact: str) -> str:
-    """Where the evaluate stage writes the skops form of the ``artifact`` (a joblib path)."""
-    return str(Path(artifact).with_suffix(".skops"))
-
-
 def fetch_model(
     repo: str | Path,
     *,
@@ -269,14 +259,14 @@ def fetch_model(
     if isinstance(allowed_signers, _FromParams):
         allowed_signers = trust_root(repo)
     found = trusted_version(repo, version=version, stage=stage, allowed_signers=allowed_signers)
-    card = committed_json(repo, found.rev, MODEL_CARD)
+    card = model_card_at(repo, found.rev)
     where = f"{ARTIFACT}@{found.version} ({found.rev[:12]})"
     if not card.get("skops_sha256"):
         raise UserError(
             f"{where} has no skops model (registered before it existed) and is never unpickled "
             "here: re-register it from a commit built by `dvc repro`"
         )
-    path = safe_model_path(artifact_path(repo, found.rev))
+    path = pipeline_paths(repo, found.rev).safe_champion
     data = read_output(repo, path, rev=found.rev, tag=found.tag)
     digest = hashlib.sha256(data).hexdigest()
     if digest != card["skops_sha256"]:
@@ -375,7 +365,7 @@ def _refuse_unless_clean(repo: str | Path) -> None:
 def _refuse_failed_gate(evaluation: dict, what: str) -> None:
     gate = evaluation.get("gate", {})
     if not gate.get("passed"):
-        reasons = "; ".join(gate.get("reasons") or ["no gate verdict in " + EVALUATE_METRICS])
+        reasons = "; ".join(gate.get("reasons") or ["no gate verdict in the evaluate metrics"])
         raise UserError(f"refusing to {what}: the quality gate failed: {reasons}")
 
 
@@ -415,8 +405,8 @@ def register(repo: str | Path, *, version: str | None = None, sign: bool = False
 
     _refuse_unless_clean(repo)
     rev = git(repo, "rev-parse", "HEAD").strip()
-    artifact_path(repo, rev)
-    _refuse_failed_gate(committed_json(repo, rev, EVALUATE_METRICS), "register HEAD")
+    pipeline_paths(repo, rev).artifact(ARTIFACT)
+    _refuse_failed_gate(evaluation_at(repo, rev), "register HEAD")
     if sign:
         _require_signing_key(repo)
     _wait_for_a_new_second(repo)
@@ -538,8 +528,8 @@ def checkout(
             f"{found.tag}: the DVC cache and the remote {name!r} ({url}) lack outputs: "
             f"{_first_line(error)} (`dvc status -c` lists them)"
         ) from None
-    model = Path(repo) / artifact_path(repo, found.rev)
-    if sha256_file(model) != committed_json(repo, found.rev, MODEL_CARD).get("sha256"):
+    model = Path(repo) / pipeline_paths(repo, found.rev).artifact(ARTIFACT)
+    if sha256_file(model) != model_card_at(repo, found.rev).get("sha256"):
         raise UserError(f"{model}: sha256 differs from the model card after dvc checkout")
     return found
 

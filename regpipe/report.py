@@ -2,7 +2,7 @@
 
 It puts together what a reviewer needs beside a change of params or code: ``dvc params diff``,
 ``dvc metrics diff``, the ``dvc plots diff`` (rendered to a folder, linked), the quality gate of
-``metrics/evaluate.json`` and the champion's test RMSE against the base's. The check fails (exit
+the evaluate stage's metrics and the champion's test RMSE against the base's. The check fails (exit
 status 1, after the report is written) when the gate failed or that RMSE rose by more than
 ``report.max_rmse_regression`` of params.yaml. CI posts the Markdown as one pull-request comment,
 found again on the next push by MARKER; ``make report`` runs the same thing locally.
@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from regpipe.errors import UserError, run
-from regpipe.io import atomic_path, read_json
+from regpipe.io import atomic_path
 from regpipe.params import load_params
+from regpipe.pipeline_paths import pipeline_paths
+from regpipe.reports import Evaluation, parse_report, read_report
 from regpipe.tools import run_tool
 
 MARKER = "<!-- regpipe-report -->"
-EVALUATION = "metrics/evaluate.json"
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,14 @@ class Verdict:
         return self.rmse / self.base_rmse - 1.0
 
 
-def judge(base: dict, head: dict, *, max_rmse_regression: float) -> Verdict:
-    """Compare two ``metrics/evaluate.json`` contents: the gate of ``head`` and its champion's
-    test RMSE against the base champion's, allowing a rise of ``max_rmse_regression``."""
-    base_champion, champion = base["champion"], head["champion"]
-    base_rmse = base["models"][base_champion]["rmse"]
-    rmse = head["models"][champion]["rmse"]
-    reasons = [f"quality gate: {reason}" for reason in head["gate"]["reasons"]]
-    if not head["gate"]["passed"] and not reasons:
+def judge(base: Evaluation, head: Evaluation, *, max_rmse_regression: float) -> Verdict:
+    """Compare two evaluations: the gate of ``head`` and its champion's test RMSE against the
+    base champion's, allowing a rise of ``max_rmse_regression``."""
+    base_champion, champion = base.champion, head.champion
+    base_rmse = base.models[base_champion].rmse
+    rmse = head.models[champion].rmse
+    reasons = [f"quality gate: {reason}" for reason in head.gate.reasons]
+    if not head.gate.passed and not reasons:
         reasons.append("quality gate failed")
     if rmse > base_rmse * (1.0 + max_rmse_regression):
         reasons.append(
@@ -56,13 +57,15 @@ def judge(base: dict, head: dict, *, max_rmse_regression: float) -> Verdict:
     return Verdict(not reasons, reasons, base_champion, base_rmse, champion, rmse)
 
 
-def base_evaluation(base: str) -> dict:
-    """The base commit's metrics/evaluate.json, from git (metrics are committed)."""
-    text = run_tool("git", "show", f"{base}:{EVALUATION}")
+def base_evaluation(base: str) -> Evaluation:
+    """The base commit's evaluate metrics, from git (metrics are committed), where the base's
+    dvc.yaml puts them."""
+    path = pipeline_paths(rev=base).evaluate_metrics
+    text = run_tool("git", "show", f"{base}:{path}")
     try:
-        return json.loads(text)
+        return parse_report(Evaluation, json.loads(text), f"{base}:{path}")
     except json.JSONDecodeError as error:
-        raise UserError(f"{base}:{EVALUATION}: not valid JSON: {error}") from None
+        raise UserError(f"{base}:{path}: not valid JSON: {error}") from None
 
 
 def render(
@@ -101,7 +104,9 @@ def main() -> None:
 
     tolerance = load_params("report").max_rmse_regression
     verdict = judge(
-        base_evaluation(args.base), read_json(EVALUATION), max_rmse_regression=tolerance
+        base_evaluation(args.base),
+        read_report(Evaluation, pipeline_paths().evaluate_metrics),
+        max_rmse_regression=tolerance,
     )
     run_tool("dvc", "plots", "diff", args.base, "--out", str(args.plots_dir))
     plots = (

@@ -20,6 +20,9 @@ import yaml
 
 from regpipe.errors import UserError, run
 from regpipe.io import atomic_path, write_table
+from regpipe.params import PARAMS_FILE
+from regpipe.pipeline_paths import PipelinePaths, pipeline_paths
+from regpipe.reports import Evaluation, TrainMetrics, parse_report
 from regpipe.tools import run_tool
 
 UNFINISHED = {"queued", "running"}
@@ -65,11 +68,12 @@ def _log_error(executor: dict | None) -> str:
     return " ".join(message)
 
 
-def parse_experiments(shown: list[dict], param: str) -> Sweep:
+def parse_experiments(shown: list[dict], param: str, paths: PipelinePaths) -> Sweep:
     """The sweep of ``param`` among the experiments of the first baseline commit listed.
 
     ``shown`` is the parsed output of ``dvc exp show --json``: a list of baselines (the
-    workspace first), each with ``experiments``, each holding ``revs`` with params and metrics.
+    workspace first), each with ``experiments``, each holding ``revs`` with params and metrics
+    keyed by the files ``paths`` (the pipeline's dvc.yaml) names.
     """
     if param not in SWEEPABLE:
         raise UserError(f"cannot summarise a sweep of {param!r}; choose one of {SWEEPABLE}")
@@ -79,6 +83,7 @@ def parse_experiments(shown: list[dict], param: str) -> Sweep:
     if not baselines:
         raise UserError("`dvc exp show` lists no commit: commit the pipeline first")
     baseline = baselines[0]
+    evaluate_file = paths.evaluate_metrics
     finished, failed, unfinished = [], {}, []
     for experiment in baseline.get("experiments") or []:
         executor = experiment.get("executor")
@@ -90,24 +95,25 @@ def parse_experiments(shown: list[dict], param: str) -> Sweep:
                 continue
             data = exp_rev.get("data") or {}
             metrics = data.get("metrics") or {}
-            if state == "failed" or exp_rev.get("error") or "metrics/evaluate.json" not in metrics:
+            if state == "failed" or exp_rev.get("error") or evaluate_file not in metrics:
                 failed[name] = _log_error(executor)
                 continue
-            params = data["params"]["params.yaml"]["data"]
-            evaluation = metrics["metrics/evaluate.json"]["data"]
-            training = metrics[f"metrics/{section}.json"]["data"]
+            params = data["params"][PARAMS_FILE.name]["data"]
+            evaluation = parse_report(Evaluation, metrics[evaluate_file]["data"], name)
+            training_file = paths.train_metrics(section)
+            training = parse_report(TrainMetrics, metrics[training_file]["data"], name)
             alpha = params[section][key]
             if alpha is None:  # the baseline's CV search: report the alpha it chose
-                alpha = training["alpha"]
+                alpha = training.alpha
             finished.append(
                 Trial(
                     name=name,
                     alpha=float(alpha),
-                    cv_rmse_mean=training["cv_rmse_mean"],
-                    test_rmse=evaluation["models"][model]["rmse"],
-                    test_r2=evaluation["models"][model]["r2"],
-                    champion=evaluation["champion"],
-                    gate_passed=evaluation["gate"]["passed"],
+                    cv_rmse_mean=training.cv_rmse_mean,
+                    test_rmse=evaluation.models[model].rmse,
+                    test_r2=evaluation.models[model].r2,
+                    champion=evaluation.champion,
+                    gate_passed=evaluation.gate.passed,
                 )
             )
     finished.sort(key=lambda trial: (trial.cv_rmse_mean, trial.alpha))
@@ -210,7 +216,7 @@ def main() -> None:
         shown = wait_for_queue(repo, args.poll_seconds, args.rev)
     else:
         shown = exp_show(repo, args.rev)
-    sweep = parse_experiments(shown, args.param)
+    sweep = parse_experiments(shown, args.param, pipeline_paths(repo))
     if not sweep.finished and not sweep.unfinished:
         problem = "every experiment failed" if sweep.failed else "no experiments"
         raise UserError(

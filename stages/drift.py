@@ -27,6 +27,7 @@ from regpipe.io import (
     write_table,
 )
 from regpipe.params import load_params
+from regpipe.reports import ModelCard, read_report
 
 
 def main() -> None:
@@ -62,12 +63,12 @@ def main() -> None:
     if reason:
         concept = {"drift": None, "reason": reason}
     else:
-        card = read_json(args.model_card)
-        model = load_safe_model(args.champion, sha256=card["skops_sha256"])
+        card = read_report(ModelCard, args.model_card)
+        model = load_safe_model(args.champion, sha256=card.skops_sha256)
         concept = concept_drift(
             y,
             model.predict(X),
-            test_rmse=card["test_metrics"]["rmse"],
+            test_rmse=card.test_metrics.rmse,
             **params.concept.model_dump(),
         )
     report = drift_report(

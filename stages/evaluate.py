@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 
 from regpipe.engine import open_engine
-from regpipe.errors import run
+from regpipe.errors import UserError, run
 from regpipe.evaluation import (
     BASELINE,
     Rows,
@@ -26,23 +26,32 @@ from regpipe.io import (
     atomic_path,
     load_model,
     locked_md5,
-    read_json,
     read_table,
     save_safe_model,
     sha256_file,
-    write_json,
     write_table,
 )
 from regpipe.models import MODEL_NAMES, make_folds, parquet_rows
 from regpipe.params import load_params
+from regpipe.reports import Evaluation, TrainMetrics, read_report, write_report
+
+
+def named_paths(values: list[str], flag: str) -> dict[str, str]:
+    """``NAME=PATH`` flags as {NAME: PATH} for exactly the models of MODEL_NAMES, in that order."""
+    pairs = dict(value.partition("=")[::2] for value in values)
+    if sorted(pairs) != sorted(MODEL_NAMES) or not all(pairs.values()):
+        raise UserError(f"{flag}: give NAME=PATH once for each of {', '.join(MODEL_NAMES)}")
+    return {name: pairs[name] for name in MODEL_NAMES}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", required=True)
     parser.add_argument("--test", required=True)
-    parser.add_argument("--models-dir", required=True, type=Path)
-    parser.add_argument("--train-metrics-dir", required=True, type=Path)
+    parser.add_argument("--model", required=True, action="append", help="NAME=PATH, per model")
+    parser.add_argument(
+        "--train-metrics", required=True, action="append", help="NAME=PATH, per model"
+    )
     parser.add_argument("--out-metrics", required=True)
     parser.add_argument("--out-champion", required=True)
     parser.add_argument("--out-safe-champion", required=True, help="skops: the form served")
@@ -57,18 +66,19 @@ def main() -> None:
     # its predictions and plots.
     test = read_table(args.test)
     X_test, y_test = test.drop(columns=target), test[target]
+    paths = named_paths(args.model, "--model")
+    train_metrics = named_paths(args.train_metrics, "--train-metrics")
     # A model file is unpickled only if it is the one DVC recorded for its train stage.
-    paths = {name: args.models_dir / f"{name}.joblib" for name in MODEL_NAMES}
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
     with open_engine(load_params("engine")) as client:
         train_rows = parquet_rows(args.train, target, partial(design, models), client)
         predictions = predict_all(models, X_test, train_target_mean=target_mean(train_rows))
-        report = evaluate(predictions, y_test, list(MODEL_NAMES))
-        champion = report["champion"]
-        report["gate"] = quality_gate(report["models"], champion, **params.gate.model_dump())
+        scores = evaluate(predictions, y_test, list(MODEL_NAMES))
+        champion = scores["champion"]
+        gate = quality_gate(scores["models"], champion, **params.gate.model_dump())
         folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
-        report |= refit_metrics(
+        refits = refit_metrics(
             models,
             train_rows,
             Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
@@ -76,7 +86,8 @@ def main() -> None:
             n_bootstrap=params.n_bootstrap,
             random_state=params.random_state,
         )
-    if report["cv"][BASELINE]["r2"] is None:  # said once here, not once per fold
+    report = Evaluation.model_validate({**scores, "gate": gate, **refits})
+    if report.cv[BASELINE].r2 is None:  # said once here, not once per fold
         print(
             f"evaluate: CV R² not reported: {train_rows.n_rows} training rows in "
             f"{folds.n_splits} folds leave a validation fold of 1 row (lower evaluate.cv.n_splits)",
@@ -84,25 +95,25 @@ def main() -> None:
         )
 
     with atomic_path(args.out_champion) as tmp:
-        shutil.copyfile(args.models_dir / f"{champion}.joblib", tmp)
+        shutil.copyfile(paths[champion], tmp)
     save_safe_model(models[champion], args.out_safe_champion)
     card = model_card(
         champion=champion,
         sha256=sha256_file(args.out_champion),
         skops_sha256=sha256_file(args.out_safe_champion),
         evaluation=report,
-        training=read_json(args.train_metrics_dir / f"train_{champion}.json"),
+        training=read_report(TrainMetrics, train_metrics[champion]),
         data_sha256={"train": sha256_file(args.train), "test": sha256_file(args.test)},
     )
-    write_json(report, args.out_metrics)
-    write_json(card, args.out_card)
+    write_report(report, args.out_metrics)
+    write_report(card, args.out_card)
     with atomic_path(args.out_card.with_suffix(".md")) as tmp:
         tmp.write_text(model_card_markdown(card))
     sample = plot_sample(predictions, y_test, max_points=params.plot_max_points)
     write_table(sample, args.out_predictions_plot)
     write_table(residual_sample(sample), args.out_residuals_plot)
-    verdict = "passed" if report["gate"]["passed"] else "FAILED"
-    print(f"champion: {champion}; quality gate {verdict} {report['gate']['reasons'] or ''}")
+    verdict = "passed" if report.gate.passed else "FAILED"
+    print(f"champion: {champion}; quality gate {verdict} {report.gate.reasons or ''}")
 
 
 if __name__ == "__main__":

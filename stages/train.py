@@ -17,7 +17,6 @@ from regpipe.io import (
     parquet_num_rows,
     read_parquet_chunks,
     save_model,
-    write_json,
     write_table,
 )
 from regpipe.models import (
@@ -32,6 +31,7 @@ from regpipe.models import (
     validation_curve,
 )
 from regpipe.params import load_params
+from regpipe.reports import write_report
 from regpipe.search import CHUNK_ROWS
 
 
@@ -63,10 +63,10 @@ def main() -> None:
             args.section.removeprefix("train_"),
             encoder,
             rows,
-            cv=make_folds(**params.pop("cv"), n_rows=rows.n_rows, key=f"{args.section}.cv"),
-            alphas=candidate_alphas(params.pop("alpha", None), params.pop("alpha_grid", None)),
-            alpha_rule=params.pop("alpha_rule", "min"),
-            **params,  # what is left are the estimator's own knobs, such as LASSO's max_iter
+            cv=make_folds(**params["cv"], n_rows=rows.n_rows, key=f"{args.section}.cv"),
+            alphas=candidate_alphas(params.get("alpha"), params.get("alpha_grid")),
+            alpha_rule=params.get("alpha_rule", "min"),
+            **params["estimator"],  # the estimator's own knobs, such as LASSO's max_iter
         )
     edge = grid_edge(result)
     if edge:
@@ -75,7 +75,7 @@ def main() -> None:
             file=sys.stderr,
         )
     save_model(result.model, args.out_model)
-    write_json(train_report(result), args.out_metrics)
+    write_report(train_report(result), args.out_metrics)
     if args.out_curve:
         write_table(validation_curve(result), args.out_curve)
     if args.out_path:

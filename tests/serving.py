@@ -1,6 +1,7 @@
 """Helpers for the serving tests: a tiny workspace with a real model, and a real uvicorn server."""
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from regpipe.contract import training_statistics
 from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
+from regpipe.pipeline_paths import DVC_YAML, pipeline_paths
 from tests.conftest import ROOT, command_env
 
 FEATURES = ["age", "bmi", "bp"]
@@ -50,21 +52,25 @@ def write_workspace(
     max_body_bytes: int = 4096,
 ) -> Path:
     """``model`` saved as the workspace champion (joblib and skops) with its card, and the stats
-    of ``frame``; not a git checkout, so the card is trusted as a container's mounted one is."""
-    save_model(model, path / "models/champion.joblib")
-    save_safe_model(model, path / "models/champion.skops")
+    of ``frame`` where dvc.yaml puts them; not a git checkout, so the card is trusted as a
+    container's mounted one is."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ROOT / DVC_YAML, path / DVC_YAML)
+    paths = pipeline_paths(path)
+    save_model(model, path / paths.champion)
+    save_safe_model(model, path / paths.safe_champion)
     card = {
         "artifact": "champion",
         "model": "ols",
-        "sha256": sha256_file(path / "models/champion.joblib"),
-        "skops_sha256": sha256_file(path / "models/champion.skops"),
+        "sha256": sha256_file(path / paths.champion),
+        "skops_sha256": sha256_file(path / paths.safe_champion),
         "test_metrics": {"rmse": 0.0, "mae": 0.0, "r2": 1.0},
         "gate": {"passed": True, "reasons": []},
         "coef": coefficients(model),
     }
-    write_json(card, path / "metrics/model_card.json")
+    write_json(card, path / paths.model_card)
     stats = training_statistics(frame, contract)
-    write_json(stats, path / "data/prepared/train_stats.json")
+    write_json(stats, path / paths.train_stats)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["serve"] |= {"max_batch": max_batch, "max_body_bytes": max_body_bytes}
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -13,6 +13,7 @@ import yaml
 from regpipe import deploy, registry
 from regpipe.errors import UserError
 from regpipe.io import sha256_file
+from regpipe.pipeline_paths import pipeline_paths
 from tests.conftest import ROOT, sh
 from tests.serving import free_port
 from tests.test_container import IMAGE, SERVED_MODEL
@@ -33,14 +34,14 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
     repo = repo_copy
     v1 = registry.register(repo).version
     registry.promote(repo, v1, stage="prod")
-    card = json.loads((repo / registry.MODEL_CARD).read_text())
+    card = json.loads((repo / pipeline_paths(repo).model_card).read_text())
 
     release = deploy.fetch_release(repo, "champion#prod#1", tmp_path / "one")
     served = Path(SERVED_MODEL).name
     assert (release.stage, release.version, release.model_file) == ("prod", v1, served)
     assert sha256_file(release.folder / release.model_file) == card["skops_sha256"]
     assert (release.folder / "model_card.json").read_bytes() == (
-        repo / registry.MODEL_CARD
+        repo / pipeline_paths(repo).model_card
     ).read_bytes()
     stats = repo / "data/prepared/train_stats.json"
     assert (release.folder / "train_stats.json").read_bytes() == stats.read_bytes()
@@ -67,9 +68,9 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
     cached.write_bytes(original)
 
     # A version whose gate failed, tagged with GTO directly (regpipe-registry would refuse it).
-    evaluation = json.loads((repo / registry.EVALUATE_METRICS).read_text())
+    evaluation = json.loads((repo / pipeline_paths(repo).evaluate_metrics).read_text())
     evaluation["gate"] = {"passed": False, "reasons": ["test R² 0.1 below the minimum 0.4"]}
-    (repo / registry.EVALUATE_METRICS).write_text(json.dumps(evaluation))
+    (repo / pipeline_paths(repo).evaluate_metrics).write_text(json.dumps(evaluation))
     commit_all(repo, "a failed gate")
     time.sleep(1.1)  # GTO orders tags by their whole-second dates
     gto.api.register(str(repo), "champion", "HEAD", version="v0.0.3")

@@ -2,9 +2,9 @@
 where one is installed): every file it copies exists and is in the build context, its settings are
 valid, and its command and health check are the app's."""
 
-import importlib
 import json
 import re
+import runpy
 import shlex
 import sys
 
@@ -69,7 +69,7 @@ def test_command_and_healthcheck_are_the_service_entry_point(
     assert argv[:3] == ["python", "-m", "regpipe.serve"]
     monkeypatch.setattr(sys, "argv", [argv[2], *argv[3:], "--help"])
     with pytest.raises(SystemExit) as exited:
-        importlib.import_module(argv[2]).main()  # what `python -m` runs
+        runpy.run_module(argv[2], run_name="__main__", alter_sys=True)  # what `python -m` runs
     assert exited.value.code == 0
     assert "--port" in capsys.readouterr().out
     (healthcheck,) = instructions("HEALTHCHECK")

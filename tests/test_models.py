@@ -20,6 +20,7 @@ from regpipe.models import (
     make_folds,
     make_pipeline,
 )
+from regpipe.reports import BiasVariance, Evaluation, Gate, Metrics, report_data
 from tests.conftest import sh
 from tests.test_evaluation_stats import SPLITS
 from tests.test_pipeline import set_param
@@ -85,14 +86,45 @@ def test_bias_variance_is_seeded(split) -> None:
 
 
 def test_leaderboard_sorts_by_test_rmse_and_residuals_are_long() -> None:
-    evaluation = {
-        "models": {"a": {"rmse": 2.0}, "b": {"rmse": 1.0}, BASELINE: {"rmse": 3.0}},
-        "cv": {"a": {"rmse": 2.1}, "b": {"rmse": 1.1}, BASELINE: {"rmse": 3.1}},
-        "bias_variance": {"a": {"variance": 0.5}, "b": {"variance": 0.4}},
-    }
-    board = leaderboard(evaluation)
+    def metrics(rmse: float) -> Metrics:
+        return Metrics(rmse=rmse, mae=rmse / 2, r2=None)
+
+    def split(variance: float) -> BiasVariance:
+        return BiasVariance(
+            expected_mse=1.0, bias_sq_plus_noise=1.0, bias_sq=0.0, variance=variance, noise=1.0
+        )
+
+    evaluation = Evaluation(
+        models={"a": metrics(2.0), "b": metrics(1.0), BASELINE: metrics(3.0)},
+        champion="b",
+        gate=Gate(
+            passed=True, reasons=[], improvement_over_baseline=0.5, min_improvement=0.1, min_r2=0
+        ),
+        cv={"a": metrics(2.1), "b": metrics(1.1), BASELINE: metrics(3.1)},
+        n_bootstrap=5,
+        bias_variance={"a": split(0.5), "b": split(0.4)},
+    )
+    board = [report_data(row) for row in leaderboard(evaluation)]
     assert [row["model"] for row in board] == ["b", "a", BASELINE]
-    assert board[0] == {"model": "b", "test_rmse": 1.0, "cv_rmse": 1.1, "variance": 0.4}
+    assert board[0] == {
+        "model": "b",
+        "test_rmse": 1.0,
+        "test_mae": 0.5,
+        "test_r2": None,
+        "cv_rmse": 1.1,
+        "cv_mae": 0.55,
+        "cv_r2": None,
+        **split(0.4).model_dump(),
+    }
+    assert set(board[2]) == {
+        "model",
+        "test_rmse",
+        "test_mae",
+        "test_r2",
+        "cv_rmse",
+        "cv_mae",
+        "cv_r2",
+    }
     sample = pd.DataFrame({"actual": [1.0, 2.0], "m": [1.5, 1.0]})
     residuals = residual_sample(sample)
     assert residuals.to_dict("list") == {

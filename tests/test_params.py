@@ -39,7 +39,13 @@ def test_the_committed_params_are_valid() -> None:
         ("train_ridge", "alpha_grid.num", 0, "train_ridge.alpha_grid.num: Input should be greater"),
         ("train_ridge", "alpha_grid.log10_stop", -5, "log10_stop must be >= log10_start"),
         ("train_ridge", "cv.n_splits", 1, "train_ridge.cv.n_splits: Input should be greater than"),
-        ("train_lasso", "max_iter", 0, "train_lasso.max_iter: Input should be greater than"),
+        (
+            "train_lasso",
+            "estimator.max_iter",
+            0,
+            "train_lasso.estimator.max_iter: Input should be greater than",
+        ),
+        ("train_ridge", "estimator.tol", 1e-4, "train_ridge.estimator.tol: Extra inputs are not"),
         ("train_ridge", "alpah", 1.0, "train_ridge.alpah: Extra inputs are not permitted"),
         ("prepare", "on_violation.types", "drop", "prepare.on_violation.types: Input should be"),
         ("generate", "source", "excel", "generate.source: Input should be 'diabetes'"),
@@ -60,10 +66,10 @@ def test_bad_value_names_the_key_and_valid_range(
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    del params["train_lasso"]["max_iter"]
+    del params["train_lasso"]["estimator"]["max_iter"]
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
-    with pytest.raises(UserError, match=r"train_lasso.max_iter: Field required"):
+    with pytest.raises(UserError, match=r"train_lasso.estimator.max_iter: Field required"):
         load_params("train_lasso", path)
 
 

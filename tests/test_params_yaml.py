@@ -66,7 +66,7 @@ def test_leading_zero_and_sexagesimal_read_as_dvc_reads_them(tmp_path: Path) -> 
             "  alpha_grid: {log10_start: -3, log10_stop: 2, num: true}",
             "alpha_grid.num",
         ),
-        ("train_lasso", "  max_iter: 10000", "  max_iter: true", "max_iter"),
+        ("train_lasso", "    max_iter: 10000", "    max_iter: true", "estimator.max_iter"),
         (
             "evaluate",
             "  random_state: 42         #",
@@ -84,16 +84,19 @@ def test_a_boolean_is_not_a_number(
 
 
 def test_a_sexagesimal_is_not_a_number(tmp_path: Path) -> None:
-    text = with_line("  max_iter: 10000", "  max_iter: 1:30")
-    assert "train_lasso.max_iter: Input should be a valid integer (got '1:30')" in refusal(
-        tmp_path, text, "train_lasso"
+    text = with_line("    max_iter: 10000", "    max_iter: 1:30")
+    assert (
+        "train_lasso.estimator.max_iter: Input should be a valid integer (got '1:30')"
+        in refusal(tmp_path, text, "train_lasso")
     )
 
 
 def test_duplicate_keys_are_refused_with_their_line(tmp_path: Path) -> None:
-    text = with_line("  max_iter: 10000", "  max_iter: 10000\n  max_iter: 10")
+    text = with_line("    max_iter: 10000", "    max_iter: 10000\n    max_iter: 10")
     message = refusal(tmp_path, text, "train_lasso")
-    line = text.splitlines().index("  max_iter: 10") + 1
+    line = (
+        next(i for i, ln in enumerate(text.splitlines()) if ln.startswith("    max_iter: 10 ")) + 1
+    )
     assert f'not valid YAML: line {line}: found duplicate key "max_iter"' in message
     assert "\n" not in message
 
@@ -130,7 +133,7 @@ def test_billion_laughs_is_refused_at_once_in_little_memory(tmp_path: Path) -> N
 def test_a_huge_value_is_quoted_in_a_few_hundred_characters(tmp_path: Path) -> None:
     huge = "[" + ", ".join(["1"] * 5_000) + "]"
     message = refusal(
-        tmp_path, with_line("  max_iter: 10000", f"  max_iter: {huge}"), "train_lasso"
+        tmp_path, with_line("    max_iter: 10000", f"    max_iter: {huge}"), "train_lasso"
     )
-    assert "train_lasso.max_iter: Input should be a valid integer" in message
+    assert "train_lasso.estimator.max_iter: Input should be a valid integer" in message
     assert len(message) < 3 * MAX_SHOWN_CHARS

@@ -13,6 +13,7 @@ import yaml
 from regpipe import registry, registry_cli
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_table, sha256_file
+from regpipe.pipeline_paths import pipeline_paths
 from tests.conftest import sh
 from tests.test_pipeline import set_param
 
@@ -36,14 +37,6 @@ def commit_all(repo: Path, message: str) -> None:
     sh("git", "commit", "-q", "-m", message, cwd=repo)
 
 
-def test_metrics_paths_are_the_evaluate_stage_outputs() -> None:
-    dvc_yaml = yaml.safe_load((Path(__file__).parents[1] / "dvc.yaml").read_text())
-    evaluate = dvc_yaml["stages"]["evaluate"]
-    assert f"--out-metrics {registry.EVALUATE_METRICS}" in evaluate["cmd"]
-    assert f"--out-card {registry.MODEL_CARD}" in evaluate["cmd"]
-    assert registry.ARTIFACT in dvc_yaml["artifacts"]
-
-
 def predictions(model: object, repo: Path) -> np.ndarray:
     X = read_table(repo / "data/prepared/test.parquet").drop(columns="target")
     return model.predict(X)
@@ -58,7 +51,7 @@ def test_register_promote_change_rollback_restore(
     assert sh("git", "cat-file", "-t", f"champion@{v1}", cwd=repo).stdout.strip() == "tag"
     registry.promote(repo, v1, stage="prod")
     v1_lock = yaml.safe_load(sh("git", "show", f"champion@{v1}:dvc.lock", cwd=repo).stdout)
-    v1_card = json.loads((repo / registry.MODEL_CARD).read_text())
+    v1_card = json.loads((repo / pipeline_paths(repo).model_card).read_text())
     v1_sha = v1_card["skops_sha256"]  # the registry serves the skops file
     v1_joblib = load_model(repo / "models/champion.joblib", sha256=v1_card["sha256"])
     v1_predictions = predictions(v1_joblib, repo)
@@ -190,7 +183,7 @@ def test_a_tampered_model_is_refused_before_loading(repo_copy: Path, tmp_path: P
     assert "refusing the model" in refused(
         repo_copy, "checkout", "v0.0.1", "--model-only", "-o", str(tmp_path / "cli")
     )
-    card = registry.committed_json(repo_copy, "HEAD", registry.MODEL_CARD)
+    card = registry.model_card_at(repo_copy, "HEAD")
     with pytest.raises(UserError, match="refusing to load"):
         load_model(cached, sha256=card["skops_sha256"])
     assert not marker.exists()
@@ -224,5 +217,5 @@ def test_pushed_tags_and_data_serve_a_fresh_clone(repo_copy: Path, tmp_path: Pat
     sh("git", "clone", "-q", str(tmp_path / "origin.git"), str(clone), cwd=tmp_path)
     assert (clone / "dvc.lock").is_file() and not (clone / "models/champion.joblib").exists()
     ref = registry.fetch_model(clone, stage="prod", out_dir=tmp_path / "deploy")
-    expected = registry.committed_json(repo_copy, "champion@v0.0.1", registry.MODEL_CARD)
+    expected = registry.model_card_at(repo_copy, "champion@v0.0.1")
     assert (ref.version, ref.sha256) == ("v0.0.1", expected["skops_sha256"])

@@ -73,10 +73,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
     assert [(v["version"], v["stages"]) for v in listed] == [("v0.0.2", ["prod"]), ("v0.0.1", [])]
     deploy = tmp_path / "deploy"
     fetched = cli(consumer, "checkout", "--stage", "prod", "--model-only", "-o", str(deploy))
-    cards = {
-        v: registry.committed_json(publisher, f"champion@{v}", registry.MODEL_CARD)
-        for v in versions
-    }
+    cards = {v: registry.model_card_at(publisher, f"champion@{v}") for v in versions}
     assert sha256_file(deploy / "champion-v0.0.2.skops") == cards["v0.0.2"]["skops_sha256"]
     assert "(champion@v0.0.2)" in fetched.stdout
     by_dvc = tmp_path / "dvc-get.joblib"

@@ -1,4 +1,4 @@
-"""The pull-request report: the verdict on tiny dicts, and the real report on two commits."""
+"""The pull-request report: the verdict on edited evaluations, the real report on two commits."""
 
 import json
 import re
@@ -9,16 +9,19 @@ import yaml
 
 from regpipe.errors import UserError
 from regpipe.params import load_params
+from regpipe.pipeline_paths import pipeline_paths
 from regpipe.report import MARKER, judge
+from regpipe.reports import Evaluation, read_report
 from tests.conftest import ROOT, sh
 
+BUILT = read_report(Evaluation, ROOT / pipeline_paths(ROOT).evaluate_metrics)
 
-def _evaluation(champion: str, rmse: float, *, gate_reasons: tuple[str, ...] = ()) -> dict:
-    return {
-        "champion": champion,
-        "models": {champion: {"rmse": rmse}},
-        "gate": {"passed": not gate_reasons, "reasons": list(gate_reasons)},
-    }
+
+def _evaluation(champion: str, rmse: float, *, gate_reasons: tuple[str, ...] = ()) -> Evaluation:
+    """The committed evaluation with ``champion`` at test RMSE ``rmse`` and this gate verdict."""
+    models = {**BUILT.models, champion: BUILT.models[champion].model_copy(update={"rmse": rmse})}
+    gate = BUILT.gate.model_copy(update={"passed": not gate_reasons, "reasons": list(gate_reasons)})
+    return BUILT.model_copy(update={"champion": champion, "models": models, "gate": gate})
 
 
 @pytest.mark.parametrize(

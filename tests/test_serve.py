@@ -153,7 +153,11 @@ def test_log_rotates_by_size_and_reads_back_whole(workspace: Path, model: object
     log = PredictionLog(path, max_bytes=300, backups=50)
     X = np.arange(30.0).reshape(10, 3)
     for start in range(0, 10, 2):  # five requests of two records
-        log.write(served, X[start : start + 2], X[start : start + 2, 0] * 10)
+        log.write(
+            served.version,
+            served.validator.records(X[start : start + 2]),
+            (X[start : start + 2, 0] * 10).tolist(),
+        )
     assert len(list(path.parent.iterdir())) > 1, "the log rotated"
     frame = read_request_log(path)
     assert frame[FEATURES].to_numpy().tolist() == X.tolist(), "every record, oldest first"

@@ -154,7 +154,7 @@ def test_log_keeps_the_normalised_labels_as_strings(
     records = [GOOD, {"x0": 1.0, "c0": "A", "x1": 0.0}, {"x0": 0.0, "c0": "new", "x1": 0.0}]
     X = served.validator.validate(records, max_batch=None)
     log = PredictionLog(tmp_path / "predictions.jsonl", max_bytes=10_000, backups=1)
-    log.write(served, X, served.predict(X))
+    log.write(served.version, served.validator.records(X), served.predict(X).tolist())
     current = read_request_log(tmp_path / "predictions.jsonl")
     assert current["c0"].tolist() == ["b", "a", "new"]
     assert current["c0"].map(type).tolist() == [str, str, str]

@@ -8,12 +8,21 @@ import pytest
 import yaml
 
 from regpipe.errors import UserError
+from regpipe.io import read_json
+from regpipe.pipeline_paths import pipeline_paths
 from regpipe.sweep import leaderboard, parse_experiments
-from tests.conftest import sh
+from tests.conftest import ROOT, sh
+
+PATHS = pipeline_paths(ROOT)
 
 
 def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dict:
-    """One experiment revision shaped like `dvc exp show --json` prints it."""
+    """One experiment revision shaped like `dvc exp show --json` prints it: the committed
+    metrics with ridge's CV and test RMSE replaced."""
+    training = read_json(ROOT / PATHS.train_metrics("train_ridge"))
+    evaluation = read_json(ROOT / PATHS.evaluate_metrics)
+    evaluation["models"]["ridge"]["rmse"] = test_rmse
+    evaluation["champion"] = "ridge"
     return {
         "rev": f"{name}-sha",
         "name": name,
@@ -21,14 +30,10 @@ def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dic
         "data": {
             "params": {"params.yaml": {"data": {"train_ridge": {"alpha": alpha}}}},
             "metrics": {
-                "metrics/train_ridge.json": {"data": {"alpha": 2.5, "cv_rmse_mean": cv_rmse}},
-                "metrics/evaluate.json": {
-                    "data": {
-                        "models": {"ridge": {"rmse": test_rmse, "r2": 0.4}},
-                        "champion": "ridge",
-                        "gate": {"passed": True},
-                    }
+                PATHS.train_metrics("train_ridge"): {
+                    "data": {**training, "alpha": 2.5, "cv_rmse_mean": cv_rmse}
                 },
+                PATHS.evaluate_metrics: {"data": evaluation},
             },
         },
     }
@@ -51,7 +56,7 @@ def test_parse_experiments_ranks_by_cv_and_sorts_out_failures() -> None:
             "revs": [_revision("d", 1, 0, 0)],
         },
     )
-    sweep = parse_experiments(shown, "train_ridge.alpha")
+    sweep = parse_experiments(shown, "train_ridge.alpha", PATHS)
     assert [trial.name for trial in sweep.finished] == ["b", "a"]
     assert [trial.alpha for trial in sweep.finished] == [1.0, 10.0]
     assert sweep.unfinished == ["c"] and list(sweep.failed) == ["d"]
@@ -61,16 +66,18 @@ def test_parse_experiments_ranks_by_cv_and_sorts_out_failures() -> None:
 
 def test_parse_experiments_reports_the_alpha_the_search_chose() -> None:
     sweep = parse_experiments(
-        _shown({"executor": None, "revs": [_revision("a", None, 55.6, 53.6)]}), "train_ridge.alpha"
+        _shown({"executor": None, "revs": [_revision("a", None, 55.6, 53.6)]}),
+        "train_ridge.alpha",
+        PATHS,
     )
     assert sweep.finished[0].alpha == 2.5
 
 
 def test_parse_experiments_refuses_an_unknown_param_and_no_commit() -> None:
     with pytest.raises(UserError, match="train_ols.cv"):
-        parse_experiments(_shown(), "train_ols.cv")
+        parse_experiments(_shown(), "train_ols.cv", PATHS)
     with pytest.raises(UserError, match="commit the pipeline first"):
-        parse_experiments(_shown()[:1], "train_ridge.alpha")
+        parse_experiments(_shown()[:1], "train_ridge.alpha", PATHS)
 
 
 def test_queued_sweep_runs_every_alpha_and_refuses_bad_values(repo_copy: Path) -> None:

@@ -30,6 +30,7 @@ from regpipe.io import (
     write_json,
 )
 from regpipe.models import make_pipeline
+from regpipe.pipeline_paths import pipeline_paths
 from regpipe.serve import load_served_model, load_settings
 from tests.conftest import command_env, sh
 from tests.serving import FEATURES, read_log_lines, running_server, tiny_workspace
@@ -215,7 +216,7 @@ def test_registry_refuses_old_versions_and_crafted_committed_models(
     import gto.api
 
     writes_marker, marker = payload
-    card_path = repo_copy / registry.MODEL_CARD
+    card_path = repo_copy / pipeline_paths(repo_copy).model_card
     card = read_json(card_path)
     write_json({key: value for key, value in card.items() if key != "skops_sha256"}, card_path)
     sh("git", "commit", "-q", "-am", "a card from before skops", cwd=repo_copy)

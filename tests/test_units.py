@@ -110,8 +110,8 @@ def test_fit_with_cv_finds_the_signal(name: str) -> None:
     coef = coefficients(result.model)
     assert coef["a"] > 2.0 and abs(coef["b"]) < 0.5
     report = train_report(result)
-    assert 0.5 < report["cv_rmse_mean"] < 1.5
-    assert report["train_rmse_mean"] <= report["cv_rmse_mean"]
+    assert 0.5 < report.cv_rmse_mean < 1.5
+    assert report.train_rmse_mean <= report.cv_rmse_mean
     assert result.n_alphas_searched == (0 if alphas is None else 5)
 
 
