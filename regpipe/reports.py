@@ -5,6 +5,9 @@ report (the next stage, the registry, the service, the pull-request report, the 
 with :func:`read_report` or :func:`parse_report` and gets attributes, not string keys. The JSON
 written is what ``dvc metrics diff`` compares, so a model's field order is the file's key order,
 and a key the builder did not set (a baseline has no bias/variance) is not written.
+
+Optional fields (``X | None``) and lists default to null / empty: ``dvc exp show --json``, which
+the sweep reads, leaves null values and empty lists out of an experiment's metrics data.
 """
 
 from pathlib import Path
@@ -30,14 +33,14 @@ class Metrics(Report):
 
     rmse: float
     mae: float
-    r2: float | None
+    r2: float | None = None
 
 
 class Gate(Report):
     """The quality gate's verdict on the champion."""
 
     passed: bool
-    reasons: list[str]
+    reasons: list[str] = []
     improvement_over_baseline: float
     min_improvement: float
     min_r2: float
@@ -70,10 +73,10 @@ class LeaderboardRow(Report):
     model: str
     test_rmse: float
     test_mae: float
-    test_r2: float | None
+    test_r2: float | None = None
     cv_rmse: float
     cv_mae: float
-    cv_r2: float | None
+    cv_r2: float | None = None
     expected_mse: float | None = None
     bias_sq_plus_noise: float | None = None
     bias_sq: float | None = None
@@ -84,10 +87,10 @@ class LeaderboardRow(Report):
 class TrainMetrics(Report):
     """metrics of a train stage: the chosen alpha, its CV scores, the fitted coefficients."""
 
-    alpha: float | None
-    alpha_rule: str | None
+    alpha: float | None = None
+    alpha_rule: str | None = None
     n_alphas_searched: int
-    alpha_on_grid_edge: str | None
+    alpha_on_grid_edge: str | None = None
     cv_rmse_mean: float
     cv_rmse_std: float
     train_rmse_mean: float
@@ -108,7 +111,7 @@ class ModelCard(Report):
     sha256: str
     skops_sha256: str | None = None
     data_sha256: dict[str, str]
-    alpha: float | None
+    alpha: float | None = None
     cv_rmse_mean: float
     test_metrics: Metrics
     baseline_metrics: Metrics
@@ -118,7 +121,7 @@ class ModelCard(Report):
     bias_variance: BiasVariance
     leaderboard: list[LeaderboardRow]
     coef: dict[str, float]
-    zero_features: list[str]
+    zero_features: list[str] = []
 
 
 def parse_report(kind: type[ReportT], data: Any, source: str) -> ReportT:
