@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from regpipe.contract import training_statistics
 from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
-from tests.conftest import ROOT, command_env
+from tests.helpers import ROOT, command_env
 
 FEATURES = ["age", "bmi", "bp"]
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import command_env
+from tests.helpers import command_env
 
 
 class SSHUnavailableError(Exception):

@@ -10,7 +10,7 @@ import yaml
 from regpipe.errors import UserError
 from regpipe.params import load_params
 from regpipe.report import MARKER, judge
-from tests.conftest import ROOT, sh
+from tests.helpers import ROOT, sh
 
 
 def _evaluation(champion: str, rmse: float, *, gate_reasons: tuple[str, ...] = ()) -> dict:

@@ -9,7 +9,7 @@ import yaml
 
 from regpipe.errors import UserError
 from regpipe.sweep import leaderboard, parse_experiments
-from tests.conftest import sh
+from tests.helpers import sh
 
 
 def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dict:
