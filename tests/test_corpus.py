@@ -210,8 +210,14 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
         "levels": ["a", "b", "c"],
         "max_missing": 0.05,
     }
-    predictions = pd.read_csv(repo / "metrics/plots/predictions.csv")
-    assert len(predictions) > 0 and not predictions.isna().any().any()
+    # the plot's data (every test row: 200 < evaluate.plot_max_points) is each model's predict
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    plotted = pd.read_csv(repo / "metrics/plots/predictions.csv")
+    np.testing.assert_allclose(plotted["actual"], test["target"], atol=1e-6)
+    for name in ("ols", "ridge", "lasso"):
+        fitted = joblib.load(repo / f"models/{name}.joblib")
+        expected = fitted.predict(test.drop(columns="target"))
+        np.testing.assert_allclose(plotted[name], expected, atol=1e-6, err_msg=name)
     drift = json.loads((repo / "metrics/drift.json").read_text())
     assert drift["columns"]["c0"]["type"] == "categorical"
     assert drift["dataset"]["drift"] is False and drift["concept"]["drift"] is False
