@@ -1,7 +1,6 @@
 """Helpers for the serving tests: a tiny workspace with a real model, and a real uvicorn server."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from regpipe.contract import training_statistics
 from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
-from tests.helpers import ROOT, command_env
+from tests.helpers import ROOT, command_env, free_port
 
 FEATURES = ["age", "bmi", "bp"]
 
@@ -69,12 +68,6 @@ def write_workspace(
     params["serve"] |= {"max_batch": max_batch, "max_body_bytes": max_body_bytes}
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
