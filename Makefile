@@ -6,8 +6,8 @@ BIN := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-mlflow mlflow-sync mlflow-ui repro test lint lock bench-search serve exp-show \
-	sweep report cache-verify docs docs-serve
+.PHONY: help setup setup-mlflow mlflow-sync mlflow-ui repro test test-fast lint lock bench-search serve \
+	exp-show sweep report cache-verify docs docs-serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,8 +48,13 @@ mlflow-ui: ## the MLflow web UI on the default store (own venv: requirements-mlf
 repro: setup ## run the whole pipeline with dvc repro
 	dvc repro
 
-test: setup setup-mlflow ## run the test suite (with the MLflow extra its tests need)
-	python -m pytest
+# Every test, one pytest-xdist worker per core; a module whose fixtures start a server or build
+# an image stays on one worker (xdist_group). tests/README.md lists the tiers and their cost.
+test: setup setup-mlflow ## run the whole test suite on every core (with the MLflow extra)
+	python -m pytest -n auto --dist loadgroup
+
+test-fast: setup ## only the unit tier: pure functions, no dvc, server or browser (seconds)
+	python -m pytest -m unit -q
 
 lint: setup ## ruff check and format check
 	ruff check .

@@ -3,54 +3,13 @@
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from regpipe import deploy
 from regpipe.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-
-
-def command_env() -> dict[str, str]:
-    """The environment for dvc/git subprocesses: this venv first on PATH, no analytics."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
-
-
-def sh(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run a real command (dvc, git, python) in ``cwd``; on an unexpected status show its output."""
-    result = subprocess.run(args, cwd=cwd, env=command_env(), capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
-        )
-    return result
-
-
-def clone_working_tree(destination: Path) -> Path:
-    """Copy the files git would commit (tracked and untracked, not ignored) into a new repo."""
-    destination.mkdir(parents=True, exist_ok=True)
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, files):
-        source = ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    sh("git", "init", "-q", "-b", "main", cwd=destination)
-    sh("git", "config", "user.name", "regpipe tests", cwd=destination)
-    sh("git", "config", "user.email", "tests@regpipe.invalid", cwd=destination)
-    sh("git", "add", "-A", cwd=destination)
-    sh("git", "commit", "-q", "-m", "clone of the working tree", cwd=destination)
-    return destination
+from tests.helpers import ROOT, clone_working_tree, sh
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +56,19 @@ def base_image(engine: deploy.Engine) -> str | None:
     )
     assert script.returncode == 0, script.stderr
     return script.stdout.strip().splitlines()[-1]
+
+
+# Test tiers (pyproject.toml lists the markers; tests/README.md maps each file to its tier).
+# A test that uses a built clone is a pipeline test whatever its file says; one with no tier is
+# a unit test, which `make test-fast` runs (`-m unit`).
+TIERS = ("pipeline", "service", "container", "browser")
+FIXTURE_TIERS = {"built_repo": "pipeline", "repo_copy": "pipeline", "engine": "container"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, tier in FIXTURE_TIERS.items():
+            if fixture in item.fixturenames:
+                item.add_marker(tier)
+        if not any(item.get_closest_marker(tier) for tier in TIERS):
+            item.add_marker("unit")

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from regpipe.contract import training_statistics
 from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
 from regpipe.pipeline_paths import DVC_YAML, pipeline_paths
-from tests.conftest import ROOT, command_env
+from tests.helpers import ROOT, command_env, free_port
 
 FEATURES = ["age", "bmi", "bp"]
 
@@ -75,12 +74,6 @@ def write_workspace(
     params["serve"] |= {"max_batch": max_batch, "max_body_bytes": max_body_bytes}
     (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import command_env
+from tests.helpers import command_env, free_port
 
 
 class SSHUnavailableError(Exception):
@@ -31,12 +31,6 @@ class SSHServer:
     def env(self) -> dict[str, str]:
         """The environment for dvc commands that talk to this server."""
         return {**command_env(), "HOME": str(self.home)}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _keygen(path: Path) -> None:

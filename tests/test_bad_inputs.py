@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from regpipe.contract import FIXABLE, enforce_contract, infer_contract, leave_out_columns
 from regpipe.current import make_current_batch
@@ -28,8 +27,8 @@ from regpipe.io import (
 )
 from regpipe.models import make_folds
 from regpipe.params import load_params
+from tests.helpers import DROP, PARAMS, ROOT, edit_params
 
-ROOT = Path(__file__).resolve().parents[1]
 # The contract the bad data files are checked against: two numeric features and the target,
 # inferred from a good frame (ranges widened by 10%), no missing value allowed.
 CONTRACT = infer_contract(
@@ -43,23 +42,12 @@ def params_with(section: str, key: str, value: object) -> Callable[[Path], objec
     """Load ``section`` from a copy of params.yaml whose ``key`` (dotted) is set to ``value``."""
 
     def trigger(tmp_path: Path) -> object:
-        params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        node = params[section]
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            node = node[parent]
-        if value is DROP:
-            del node[leaf]
-        else:
-            node[leaf] = value
         path = tmp_path / "params.yaml"
-        path.write_text(yaml.safe_dump(params))
-        return load_params(section, path)
+        return load_params(
+            section, edit_params(path, {f"{section}.{key}": value}, start_from=PARAMS)
+        )
 
     return trigger
-
-
-DROP = object()
 
 
 def params_file(content: bytes, section: str = "prepare") -> Callable[[Path], object]:

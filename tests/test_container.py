@@ -19,8 +19,9 @@ import pytest
 from regpipe import deploy
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_json
-from tests.conftest import ROOT
-from tests.serving import free_port
+from tests.helpers import ROOT, free_port
+
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("container")]
 
 # The file the service loads (the skops form, never unpickled) and the model card's field that
 # /health reports: the artifact's (joblib) SHA-256, the model's identity across its two forms.

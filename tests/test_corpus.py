@@ -26,58 +26,47 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tests.conftest import clone_working_tree, sh
+from tests.helpers import clone_working_tree, commit_all, edit_params, sh
 from tests.serving import running_server
-from tests.test_registry import commit_all
 
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+
+# The default scenario names a Diabetes column: a user's own data starts with none.
 NO_SCENARIO = {
-    "shift_sd": {},
-    "scale": {},
-    "category_proportions": {},
-    "missing_rate": {},
-    "relabel": None,
-}
+    f"generate.current.{key}": {}
+    for key in ("shift_sd", "scale", "category_proportions", "missing_rate")
+} | {"generate.current.relabel": None}
 # Fewer bootstrap refits than the default 100: the decomposition is not what these tests check,
 # and it is most of evaluate's time on small tables.
-LEAN = {"n_bootstrap": 20}
+LEAN = {"evaluate.n_bootstrap": 20}
 # 25 alphas instead of 100 on the same ranges: the independent GridSearchCV refits the pipeline
 # for every (fold, alpha), 500 fits per table instead of 2000.
-GRID = {"alpha_grid": {"num": 25}}
-# name: (package, file inside it, prepare keys beyond the target; what the table brings)
+GRID = {"train_ridge.alpha_grid.num": 25, "train_lasso.alpha_grid.num": 25}
+# name: (package, file inside it, target, params beyond the README's steps the table needs)
 CORPUS = {
     # 59 missing targets (fixed: rows dropped), three text columns
-    "Hitters": ("islp", "ISLP/data/Hitters.csv", "Salary", {"on_violation": {"target": "fix"}}),
+    "Hitters": ("islp", "ISLP/data/Hitters.csv", "Salary", {"prepare.on_violation.target": "fix"}),
     "Carseats": ("islp", "ISLP/data/Carseats.csv", "Sales", {}),
     # an integer ID column (a row counter: left out), labels with stray spaces (" Male")
     "Credit": ("islp", "ISLP/data/Credit.csv", "Balance", {}),
     # a text name column with 301 levels: refused unless listed in drop_columns
-    "Auto": ("islp", "ISLP/data/Auto.csv", "mpg", {"drop_columns": ["name"]}),
+    "Auto": ("islp", "ISLP/data/Auto.csv", "mpg", {"prepare.drop_columns": ["name"]}),
     # logwage is the target's logarithm: a leak, dropped; repeated rows are kept
-    "Wage": ("islp", "ISLP/data/Wage.csv", "wage", {"drop_columns": ["logwage"]}),
+    "Wage": ("islp", "ISLP/data/Wage.csv", "wage", {"prepare.drop_columns": ["logwage"]}),
     "College": ("islp", "ISLP/data/College.csv", "Apps", {}),
     # missing values in features and target
     "penguins": (
         "palmerpenguins",
         "palmerpenguins/data/penguins.csv",
         "body_mass_g",
-        {"on_violation": {"target": "fix", "missing": "fix"}},
+        {"prepare.on_violation.target": "fix", "prepare.on_violation.missing": "fix"},
     ),
 }
 
 
-def merge(node: dict, changes: dict) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(node.get(key), dict) and value:
-            merge(node[key], value)
-        else:
-            node[key] = value
-
-
 def repro_with(repo: Path, changes: dict) -> tuple[float, str]:
     """Apply ``changes`` to params.yaml as a user would, delete the contract, run `dvc repro`."""
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    merge(params, changes)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    edit_params(repo / "params.yaml", changes)
     (repo / "data_contract.yaml").unlink()
     start = time.perf_counter()
     result = sh("dvc", "repro", cwd=repo)
@@ -145,22 +134,20 @@ def installed_file(package: str, relative: str) -> Path:
 
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_real_table_through_dvc_repro(name: str, tmp_path: Path) -> None:
-    package, relative, target, prepare = CORPUS[name]
+    package, relative, target, needs = CORPUS[name]
     repo = clone_working_tree(tmp_path / "repo")
     (repo / "data/user").mkdir(parents=True)
     shutil.copyfile(installed_file(package, relative), repo / "data/user/table.csv")
     seconds, output = repro_with(
         repo,
         {
-            "generate": {
-                "source": "csv",
-                "csv": {"path": "data/user/table.csv"},
-                "current": NO_SCENARIO,  # the default scenario names a Diabetes column
-            },
-            "prepare": {"target": target, **prepare},
-            "evaluate": LEAN,
-            "train_ridge": GRID,
-            "train_lasso": GRID,
+            "generate.source": "csv",
+            "generate.csv.path": "data/user/table.csv",
+            "prepare.target": target,
+            **NO_SCENARIO,
+            **needs,
+            **LEAN,
+            **GRID,
         },
     )
 
@@ -193,6 +180,7 @@ def test_real_table_through_dvc_repro(name: str, tmp_path: Path) -> None:
         assert quality["fixes"]["dropped_rows"]["target"] == raw[target].isna().sum()
 
 
+@pytest.mark.service
 def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
     """Synthetic data with two text columns: repro, model card, plots, drift (data and concept,
     with and without a scenario), the real service and batch prediction."""
@@ -205,8 +193,10 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
     repro_with(
         repo,
         {
-            "generate": {"source": "synthetic", "synthetic": synthetic, "current": NO_SCENARIO},
-            "evaluate": LEAN,
+            "generate.source": "synthetic",
+            **{f"generate.synthetic.{key}": value for key, value in synthetic.items()},
+            **NO_SCENARIO,
+            **LEAN,
         },
     )
     commit_all(repo, "the synthetic pipeline with categoricals")  # --workspace trusts HEAD's card
@@ -219,8 +209,14 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
         "levels": ["a", "b", "c"],
         "max_missing": 0.05,
     }
-    predictions = pd.read_csv(repo / "metrics/plots/predictions.csv")
-    assert len(predictions) > 0 and not predictions.isna().any().any()
+    # the plot's data (every test row: 200 < evaluate.plot_max_points) is each model's predict
+    test = pd.read_parquet(repo / "data/prepared/test.parquet")
+    plotted = pd.read_csv(repo / "metrics/plots/predictions.csv")
+    np.testing.assert_allclose(plotted["actual"], test["target"], atol=1e-6)
+    for name in ("ols", "ridge", "lasso"):
+        fitted = joblib.load(repo / f"models/{name}.joblib")
+        expected = fitted.predict(test.drop(columns="target"))
+        np.testing.assert_allclose(plotted[name], expected, atol=1e-6, err_msg=name)
     drift = json.loads((repo / "metrics/drift.json").read_text())
     assert drift["columns"]["c0"]["type"] == "categorical"
     assert drift["dataset"]["drift"] is False and drift["concept"]["drift"] is False
@@ -240,12 +236,13 @@ def test_categorical_columns_through_every_stage(tmp_path: Path) -> None:
     assert response.json()["predictions"][0] == pytest.approx(model.predict(X.head(1))[0], rel=1e-9)
 
     # a level's share moved: data drift on c0; the target relabelled: concept drift
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["generate"]["current"].update(
-        category_proportions={"c0": {"a": 0.8}},
-        relabel={"target": "target", "slope_sd": {"x1": 1.0}},
+    edit_params(
+        repo / "params.yaml",
+        {
+            "generate.current.category_proportions": {"c0": {"a": 0.8}},
+            "generate.current.relabel": {"target": "target", "slope_sd": {"x1": 1.0}},
+        },
     )
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     result = sh("dvc", "repro", cwd=repo)
     assert "Running stage 'train_ridge'" not in result.stdout
     drift = json.loads((repo / "metrics/drift.json").read_text())

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from regpipe.contract import (
     ContractError,
@@ -22,7 +21,7 @@ from regpipe.data import load_csv_source, load_diabetes_frame, synthetic_chunks,
 from regpipe.errors import UserError
 from regpipe.io import read_table, write_table_chunks
 from regpipe.models import candidate_alphas, coefficients, fit_with_cv, make_folds
-from tests.conftest import sh
+from tests.helpers import edit_params, sh
 
 FAIL = dict.fromkeys(("types", "finite", "range", "missing", "duplicates", "target"), "fail")
 FIX = dict.fromkeys(FAIL, "fix")
@@ -111,12 +110,17 @@ def test_the_pipeline_recovers_the_support_written_beside_the_synthetic_data(
 
     (The plain CV minimum keeps spurious features here too: it optimises prediction, not support.)
     """
-    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    params["generate"]["source"] = "synthetic"
-    params["generate"]["synthetic"].update(n_samples=3000, n_informative=3, correlation=0.5)
-    params["generate"]["current"]["shift_sd"] = {}
-    params["train_lasso"]["alpha_rule"] = "one_se"
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    edit_params(
+        repo_copy / "params.yaml",
+        {
+            "generate.source": "synthetic",
+            "generate.synthetic.n_samples": 3000,
+            "generate.synthetic.n_informative": 3,
+            "generate.synthetic.correlation": 0.5,
+            "generate.current.shift_sd": {},
+            "train_lasso.alpha_rule": "one_se",
+        },
+    )
     (repo_copy / "data_contract.yaml").unlink()  # Diabetes' contract: infer the new data's
 
     sh("dvc", "repro", "train_lasso", cwd=repo_copy)
@@ -354,9 +358,9 @@ def test_bad_csv_stops_the_pipeline_and_outputs_are_restorable(
     before = [path.read_bytes() for path in outputs]
     if content is not None:
         (repo_copy / "user.csv").write_bytes(content)
-    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    params["generate"].update(source="csv", csv={"path": "user.csv"})
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    edit_params(
+        repo_copy / "params.yaml", {"generate.source": "csv", "generate.csv.path": "user.csv"}
+    )
 
     result = sh("dvc", "repro", "prepare", cwd=repo_copy, check=False)
     assert result.returncode != 0
@@ -374,9 +378,9 @@ def test_a_contract_violation_is_reported_per_cell_and_the_csv_is_a_dependency(
     repo_copy: Path,
 ) -> None:
     (repo_copy / "user.csv").write_bytes(diabetes_csv(with_cells("s6", 7, "high")))
-    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    params["generate"].update(source="csv", csv={"path": "user.csv"})
-    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    edit_params(
+        repo_copy / "params.yaml", {"generate.source": "csv", "generate.csv.path": "user.csv"}
+    )
 
     result = sh("dvc", "repro", "prepare", cwd=repo_copy, check=False)
     assert "error: user.csv (as data/raw/data.parquet): data contract violated" in result.stderr

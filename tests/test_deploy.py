@@ -14,10 +14,8 @@ from regpipe import deploy, registry
 from regpipe.errors import UserError
 from regpipe.io import sha256_file
 from regpipe.pipeline_paths import pipeline_paths
-from tests.conftest import ROOT, sh
-from tests.serving import free_port
+from tests.helpers import ROOT, commit_all, free_port, sh
 from tests.test_container import IMAGE, SERVED_MODEL
-from tests.test_registry import commit_all
 
 WORKFLOW = ROOT / ".github/workflows/deploy.yml"
 
@@ -80,6 +78,7 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
         deploy.fetch_release(repo, "champion#prod#3", tmp_path / "failed")
 
 
+@pytest.mark.xdist_group("container")  # builds the image test_container.py builds
 def test_deploy_builds_and_runs_the_tagged_version(
     repo_copy: Path, tmp_path: Path, engine: deploy.Engine, base_image: str | None
 ) -> None:

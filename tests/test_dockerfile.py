@@ -12,7 +12,7 @@ import pytest
 
 from regpipe.params import Serve
 from regpipe.serve import load_settings
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from regpipe.current import make_current_batch
 from regpipe.drift import (
@@ -31,8 +30,7 @@ from regpipe.drift import (
 )
 from regpipe.errors import UserError
 from regpipe.params import load_params
-from tests.conftest import sh
-from tests.test_params import write_params
+from tests.helpers import PARAMS, edit_params, sh
 
 FEATURES = ["a", "b", "c", "few", "binary", "color"]
 SETTINGS = {
@@ -392,7 +390,7 @@ def test_request_log_single_and_batch_requests(tmp_path) -> None:
 def test_bad_drift_params_name_the_key(
     tmp_path: Path, section: str, key: str, value: object, expected: str
 ) -> None:
-    path = write_params(tmp_path, section, key, value)
+    path = edit_params(tmp_path / "params.yaml", {f"{section}.{key}": value}, start_from=PARAMS)
     with pytest.raises(UserError, match="invalid params") as raised:
         load_params(section, path)
     assert expected in str(raised.value)
@@ -401,18 +399,8 @@ def test_bad_drift_params_name_the_key(
 # the real pipeline ---------------------------------------------------------------------------
 
 
-def edit_params(repo: Path, **sections: dict) -> None:
-    """Merge ``sections`` ({section: {key: value}}) into the clone's params.yaml."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, keys in sections.items():
-        params[section].update(keys)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def test_dvc_repro_flags_a_shifted_feature_in_the_generated_batch(repo_copy: Path) -> None:
-    current = yaml.safe_load((repo_copy / "params.yaml").read_text())["generate"]["current"]
-    edit_params(repo_copy, generate={"current": {**current, "shift_sd": {"s5": 1.0}}})
+    edit_params(repo_copy / "params.yaml", {"generate.current.shift_sd": {"s5": 1.0}})
     result = sh("dvc", "repro", "drift", cwd=repo_copy)
     assert "Running stage 'current'" in result.stdout and "Running stage 'drift'" in result.stdout
     assert "Running stage 'generate'" not in result.stdout
@@ -438,8 +426,12 @@ def test_request_log_as_current_batch_and_fail_on_drift(repo_copy: Path) -> None
     (repo_copy / "logs").mkdir()
     (repo_copy / "logs/predictions.jsonl").write_text("\n".join(lines) + "\n")
     edit_params(
-        repo_copy,
-        drift={"current": "logs/predictions.jsonl", "fail_on_drift": True, "drift_share": 0.1},
+        repo_copy / "params.yaml",
+        {
+            "drift.current": "logs/predictions.jsonl",
+            "drift.fail_on_drift": True,
+            "drift.drift_share": 0.1,
+        },
     )
     result = sh("dvc", "repro", "drift", cwd=repo_copy, check=False)
     assert result.returncode != 0

@@ -18,7 +18,7 @@ from regpipe.errors import UserError
 from regpipe.evaluation import Rows, design, refit_metrics, target_mean
 from regpipe.models import fit_encoder, fit_rows, make_pipeline, parquet_rows
 from regpipe.params import Engine, parse_section
-from tests.conftest import sh
+from tests.helpers import sh
 
 ALPHAS = {"ols": None, "ridge": np.logspace(-3, 2, 7), "lasso": np.logspace(-3, 0, 7)}
 

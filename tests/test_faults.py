@@ -19,7 +19,9 @@ import yaml
 
 from regpipe.errors import UserError, run
 from regpipe.io import atomic_path, load_model
-from tests.conftest import command_env, sh
+from tests.helpers import command_env, sh
+
+pytestmark = pytest.mark.pipeline
 
 RIDGE_TRAINING = ("stages/train.py", "train_ridge")
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from regpipe.contract import infer_contract
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.serving import running_server, write_workspace
 from tests.test_serve_categorical import categorical_frame, fit
 
@@ -30,10 +30,15 @@ FLAGS = [
 ]
 KEPT = ROOT / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="no Chromium: `apt-get install -y chromium` (.ci/run installs it when missing)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="no Chromium: `apt-get install -y chromium` (.ci/run installs it when missing)",
+    ),
+    pytest.mark.service,
+    pytest.mark.browser,
+    pytest.mark.xdist_group("form"),
+]
 
 
 @pytest.fixture(scope="module")

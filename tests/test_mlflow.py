@@ -23,9 +23,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import BIN, command_env, sh
-from tests.serving import free_port, stop_process
-from tests.test_pipeline import set_param
+from tests.helpers import BIN, command_env, edit_params, free_port, sh
+from tests.serving import stop_process
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.service, pytest.mark.xdist_group("mlflow")]
 
 METRIC_FILES = (
     "evaluate.json",
@@ -52,7 +53,7 @@ def history(built_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(built_repo, repo, symlinks=True)
     registry(repo, "register")
     registry(repo, "promote", "v0.0.1", "--stage", "prod")
-    set_param(repo, "train_ridge", "alpha", 10.0)
+    edit_params(repo / "params.yaml", {"train_ridge.alpha": 10.0})
     sh("dvc", "repro", cwd=repo)
     sh("git", "add", "-A", cwd=repo)
     sh("git", "commit", "-q", "-m", "ridge alpha 10", cwd=repo)

@@ -21,9 +21,8 @@ from regpipe.models import (
     make_pipeline,
 )
 from regpipe.reports import BiasVariance, Evaluation, Gate, Metrics, report_data
-from tests.conftest import sh
+from tests.helpers import edit_params, sh
 from tests.test_evaluation_stats import SPLITS
-from tests.test_pipeline import set_param
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,10 @@ def decomposition(models, split, *, n_bootstrap: int, random_state: int) -> dict
     )["bias_variance"]
 
 
-def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
+def test_variance_shrinks_and_bias_grows_with_alpha(split) -> None:
+    """The course's picture, as numbers. (That bias² + variance + noise is the expected MSE holds
+    for any refits by construction; the parts themselves are checked against one scikit-learn
+    refit per resample in test_evaluation_stats.py.)"""
     X_train, y_train, _, _ = split
     models = {
         str(alpha): fit_with_cv(
@@ -70,10 +72,7 @@ def test_bias_variance_adds_up_and_variance_shrinks_with_alpha(split) -> None:
         for alpha in (0.01, 1000.0)
     }
     parts = decomposition(models, split, n_bootstrap=20, random_state=0)
-    for part in parts.values():
-        total = part["bias_sq"] + part["variance"] + part["noise"]
-        assert part["expected_mse"] == pytest.approx(total, rel=1e-12)
-    # A heavy penalty trades variance for bias: the course's picture, as numbers.
+    # A heavy penalty trades variance for bias.
     assert parts["1000.0"]["variance"] < parts["0.01"]["variance"]
     assert parts["1000.0"]["bias_sq"] > parts["0.01"]["bias_sq"]
 
@@ -175,10 +174,7 @@ def test_gate_passes_at_defaults_and_fails_at_an_impossible_margin(
 ) -> None:
     assert json.loads((built_repo / "metrics/evaluate.json").read_text())["gate"]["passed"] is True
 
-    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    set_param(
-        repo_copy, "evaluate", "gate", {**params["evaluate"]["gate"], "min_improvement": 0.99}
-    )
+    edit_params(repo_copy / "params.yaml", {"evaluate.gate.min_improvement": 0.99})
     result = sh("dvc", "repro", cwd=repo_copy)  # a failed gate does not fail the pipeline
     assert "quality gate FAILED" in result.stdout
     gate = json.loads((repo_copy / "metrics/evaluate.json").read_text())["gate"]

@@ -7,26 +7,19 @@ import yaml
 
 from regpipe.errors import UserError
 from regpipe.params import SECTIONS, load_params
+from tests.helpers import DROP, PARAMS, edit_params
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
+DEFAULTS = yaml.safe_load(PARAMS.read_text())
 
 
 def write_params(tmp_path: Path, section: str, key: str, value: object) -> Path:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    node = params[section]
-    *parents, leaf = key.split(".")
-    for parent in parents:
-        node = node[parent]
-    node[leaf] = value
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+    """A copy of the committed params.yaml with one (dotted) key changed."""
+    return edit_params(tmp_path / "params.yaml", {f"{section}.{key}": value}, start_from=PARAMS)
 
 
 def test_the_committed_params_are_valid() -> None:
     for name in SECTIONS:
-        load_params(name, ROOT / "params.yaml")
+        load_params(name, PARAMS)
 
 
 @pytest.mark.parametrize(
@@ -65,10 +58,7 @@ def test_bad_value_names_the_key_and_valid_range(
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    del params["train_lasso"]["estimator"]["max_iter"]
-    path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump(params))
+    path = write_params(tmp_path, "train_lasso", "estimator.max_iter", DROP)
     with pytest.raises(UserError, match=r"train_lasso.estimator.max_iter: Field required"):
         load_params("train_lasso", path)
 
@@ -82,7 +72,7 @@ def test_unknown_section_in_file_is_refused(tmp_path: Path) -> None:
 
 def test_unknown_section_requested_is_refused() -> None:
     with pytest.raises(UserError, match="unknown params section 'train_svm'"):
-        load_params("train_svm", ROOT / "params.yaml")
+        load_params("train_svm", PARAMS)
 
 
 def test_missing_or_broken_file(tmp_path: Path) -> None:

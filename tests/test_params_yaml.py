@@ -11,7 +11,7 @@ import pytest
 
 from regpipe.errors import UserError
 from regpipe.params import MAX_SHOWN_CHARS, load_params
-from tests.conftest import ROOT, sh
+from tests.helpers import ROOT, sh
 
 PARAMS = (ROOT / "params.yaml").read_text()
 
@@ -30,6 +30,7 @@ def refusal(tmp_path: Path, text: str, section: str) -> str:
     return str(error.value)
 
 
+@pytest.mark.pipeline
 def test_leading_zero_and_sexagesimal_read_as_dvc_reads_them(tmp_path: Path) -> None:
     """`017` is 17 and `1:30` a string for DVC (YAML 1.2); PyYAML (1.1) said 15 and 90."""
     repo = tmp_path / "repo"

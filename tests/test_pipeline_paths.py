@@ -8,7 +8,7 @@ from dvc.repo import Repo
 
 from regpipe.errors import UserError
 from regpipe.pipeline_paths import pipeline_paths, stage_flags
-from tests.conftest import ROOT, clone_working_tree, sh
+from tests.helpers import ROOT, clone_working_tree, sh
 
 
 def dvc_outputs(repo: Path) -> dict[str, set[str]]:

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import sh
+from tests.helpers import sh
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

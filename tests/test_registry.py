@@ -14,8 +14,7 @@ from regpipe import registry, registry_cli
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_table, sha256_file
 from regpipe.pipeline_paths import pipeline_paths
-from tests.conftest import sh
-from tests.test_pipeline import set_param
+from tests.helpers import commit_all, edit_params, sh
 
 CLI = "regpipe-registry"
 
@@ -30,11 +29,6 @@ def refused(repo: Path, *args: str) -> str:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     return result.stderr
-
-
-def commit_all(repo: Path, message: str) -> None:
-    sh("git", "add", "-A", cwd=repo)
-    sh("git", "commit", "-q", "-m", message, cwd=repo)
 
 
 def predictions(model: object, repo: Path) -> np.ndarray:
@@ -62,7 +56,8 @@ def test_register_promote_change_rollback_restore(
     with pytest.raises(UserError, match="unknown version 'v9.9.9'"):
         registry.promote(repo, "v9.9.9", stage="prod")
 
-    set_param(repo, "train_lasso", "alpha", 1.0)  # a worse LASSO: the champion file changes
+    # a worse LASSO: the champion file changes
+    edit_params(repo / "params.yaml", {"train_lasso.alpha": 1.0})
     sh("dvc", "repro", cwd=repo)
     commit_all(repo, "lasso alpha 1.0")
     with pytest.raises(UserError, match="'v0.0.1' already was registered"):
@@ -143,8 +138,7 @@ def test_register_refuses_a_dirty_tree_and_outputs_out_of_date(repo_copy: Path) 
 def test_a_failed_gate_is_neither_registered_nor_promoted(repo_copy: Path) -> None:
     import gto.api
 
-    gate = yaml.safe_load((repo_copy / "params.yaml").read_text())["evaluate"]["gate"]
-    set_param(repo_copy, "evaluate", "gate", {**gate, "min_r2": 0.99})
+    edit_params(repo_copy / "params.yaml", {"evaluate.gate.min_r2": 0.99})
     sh("dvc", "repro", cwd=repo_copy)
     commit_all(repo_copy, "an impossible R2 floor")
     message = refused(repo_copy, "register")

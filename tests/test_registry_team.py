@@ -10,14 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from regpipe import registry
 from regpipe.io import load_safe_model, read_json, sha256_file
-from tests.conftest import sh
+from tests.helpers import commit_all, edit_params, sh
 from tests.serving import running_server
-from tests.test_pipeline import set_param
-from tests.test_registry import cli, commit_all, refused
+from tests.test_registry import cli, refused
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.service, pytest.mark.slow]
 
 
 def champion_md5(repo: Path, rev: str, path: str = "models/champion.skops") -> str:
@@ -43,7 +45,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
     # v0.0.1 in prod, then a different champion as v0.0.2 in prod (the CLI: test_registry.py).
     registry.register(publisher)
     registry.promote(publisher, "v0.0.1", stage="prod")
-    set_param(publisher, "train_lasso", "alpha", 1.0)
+    edit_params(publisher / "params.yaml", {"train_lasso.alpha": 1.0})
     sh("dvc", "repro", cwd=publisher)
     commit_all(publisher, "lasso alpha 1.0")
     registry.register(publisher)

@@ -14,9 +14,8 @@ import yaml
 
 from regpipe import registry
 from regpipe.serve import load_served_model, load_settings
-from tests.conftest import sh
-from tests.test_pipeline import set_param
-from tests.test_registry import cli, commit_all, refused
+from tests.helpers import commit_all, edit_params, sh
+from tests.test_registry import cli, refused
 
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
 
@@ -42,7 +41,7 @@ def test_signed_tags_are_served_and_unsigned_or_foreign_ones_refused(
     mallory, mallory_fingerprint = ssh_key(keys, "mallory")
     signers = keys / "allowed_signers"
     signers.write_text(f"alice@example.com {(keys / 'alice.pub').read_text()}")
-    set_param(repo, "serve", "allowed_signers", str(signers))
+    edit_params(repo / "params.yaml", {"serve.allowed_signers": str(signers)})
     commit_all(repo, "trust root: alice's key")
 
     assert "--sign needs an SSH key" in refused(repo, "register", "--sign")

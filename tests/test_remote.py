@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from regpipe.io import sha256_file
-from tests.conftest import sh
-from tests.sshd import SSHServer, SSHUnavailableError, free_port, serve_sshd
+from tests.helpers import free_port, sh
+from tests.sshd import SSHServer, SSHUnavailableError, serve_sshd
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.service, pytest.mark.xdist_group("sshd")]
 
 
 def outputs(repo: Path) -> list[str]:

@@ -12,7 +12,7 @@ from regpipe.params import load_params
 from regpipe.pipeline_paths import pipeline_paths
 from regpipe.report import MARKER, judge
 from regpipe.reports import Evaluation, read_report
-from tests.conftest import ROOT, sh
+from tests.helpers import ROOT, sh
 
 BUILT = read_report(Evaluation, ROOT / pipeline_paths(ROOT).evaluate_metrics)
 

@@ -9,7 +9,7 @@ from regpipe.errors import UserError
 from regpipe.io import read_json, write_json
 from regpipe.pipeline_paths import pipeline_paths
 from regpipe.reports import Evaluation, ModelCard, TrainMetrics, read_report, write_report
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PATHS = pipeline_paths(ROOT)
 REPORTS = [

@@ -27,6 +27,8 @@ from regpipe.serve import (
 )
 from tests.serving import FEATURES, read_log_lines, running_server, tiny_workspace
 
+pytestmark = [pytest.mark.service, pytest.mark.xdist_group("serve")]
+
 ROOT = Path(__file__).resolve().parents[1]
 GOOD = {"age": 0.1, "bmi": -0.2, "bp": 3}
 

@@ -22,6 +22,8 @@ from regpipe.serve import (
 )
 from tests.serving import running_server, write_workspace
 
+pytestmark = [pytest.mark.service, pytest.mark.xdist_group("serve_categorical")]
+
 FEATURES = ["x0", "c0", "x1"]
 EFFECT = {"a": 0.0, "b": 5.0, "c": -3.0}
 GOOD = {"x0": 0.5, "c0": "  B ", "x1": -1}

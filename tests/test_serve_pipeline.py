@@ -12,9 +12,10 @@ from regpipe import registry
 from regpipe.drift import data_drift, drift_settings, read_request_log
 from regpipe.io import load_model, read_json
 from regpipe.params import load_params
-from tests.conftest import sh
+from tests.helpers import edit_params, sh
 from tests.serving import running_server
-from tests.test_pipeline import set_param
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.service]
 
 
 def features_of(repo: Path) -> list[str]:
@@ -68,7 +69,7 @@ def test_serves_prod_then_the_promoted_version_then_the_rolled_back_one(
     v1_expected = workspace_predictions(repo, records)
 
     # v2: a fixed LASSO alpha changes the champion; the workspace now holds v2's files.
-    set_param(repo, "train_lasso", "alpha", 1.0)
+    edit_params(repo / "params.yaml", {"train_lasso.alpha": 1.0})
     sh("dvc", "repro", cwd=repo)
     sh("git", "commit", "-qam", "lasso alpha 1.0", cwd=repo)
     v2_expected = workspace_predictions(repo, records)

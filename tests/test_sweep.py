@@ -11,7 +11,7 @@ from regpipe.errors import UserError
 from regpipe.io import read_json
 from regpipe.pipeline_paths import pipeline_paths
 from regpipe.sweep import leaderboard, parse_experiments
-from tests.conftest import ROOT, sh
+from tests.helpers import ROOT, sh
 
 PATHS = pipeline_paths(ROOT)
 

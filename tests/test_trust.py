@@ -32,7 +32,7 @@ from regpipe.io import (
 from regpipe.models import make_pipeline
 from regpipe.pipeline_paths import pipeline_paths
 from regpipe.serve import load_served_model, load_settings
-from tests.conftest import command_env, sh
+from tests.helpers import command_env, sh
 from tests.serving import FEATURES, read_log_lines, running_server, tiny_workspace
 
 PAYLOAD_MODULE = '''
@@ -251,6 +251,7 @@ def batch(seed: int) -> list[dict]:
     return pd.DataFrame(rng.normal(size=(100, 3)), columns=FEATURES).to_dict("records")
 
 
+@pytest.mark.service
 @pytest.mark.parametrize("required", [True, False])
 def test_a_full_disk_loses_no_prediction_silently(tmp_path: Path, required: bool) -> None:
     """The file size limit makes the kernel refuse writes past LOG_LIMIT bytes (EFBIG), as a
@@ -322,6 +323,7 @@ def test_written_files_get_the_umask_permissions(tmp_path: Path, umask: int, mod
 # --- the event loop ---------------------------------------------------------------------------
 
 
+@pytest.mark.service
 def test_health_does_not_wait_for_large_batches(tmp_path: Path) -> None:
     """Functional check (the latency goal is in bench/README.md): while one large batch is
     scored, /health keeps answering; no single wait approaches the batch's own time."""
