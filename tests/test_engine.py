@@ -59,6 +59,7 @@ def assert_close(local: object, dask: object, where: str = "") -> None:
         np.testing.assert_allclose(dask, local, rtol=1e-9, atol=1e-9, err_msg=where)
 
 
+@pytest.mark.service  # a real dask.distributed LocalCluster on 127.0.0.1
 def test_train_and_evaluate_passes_equal_the_local_engine(tmp_path, client: Client) -> None:
     train_path, test_path = tmp_path / "train.parquet", tmp_path / "test.parquet"
     train = write_split(train_path, 430, seed=1)
@@ -110,6 +111,7 @@ def test_train_and_evaluate_passes_equal_the_local_engine(tmp_path, client: Clie
     assert results["dask"]["mean"] == pytest.approx(train["target"].mean(), rel=1e-12)
 
 
+@pytest.mark.service  # a real dask.distributed LocalCluster on 127.0.0.1
 def test_dvc_repro_on_a_dask_cluster_reproduces_the_local_metrics(repo_copy, client) -> None:
     """The real pipeline, engine switched in params.yaml to the running cluster: train_* and
     evaluate rerun (they read `engine`), the other stages do not, and the metrics agree."""

@@ -36,6 +36,7 @@ def test_every_path_is_an_output_of_its_stage_as_dvc_reads_it() -> None:
     assert set(paths.git_outputs) == uncached
 
 
+@pytest.mark.pipeline
 def test_a_moved_file_is_followed_at_each_revision(tmp_path: Path) -> None:
     repo = clone_working_tree(tmp_path / "repo")
     before = pipeline_paths(repo).evaluate_metrics
