@@ -22,15 +22,8 @@ from scipy.stats import binom
 
 from regpipe.drift import data_drift, dataset_verdict
 from tests.test_corpus import installed_file
+from tests.test_drift import SETTINGS
 
-SETTINGS = {
-    "p_value": 0.05,
-    "distance": 0.1,
-    "small_reference": 1000,
-    "psi_bins": 10,
-    "psi_epsilon": 1e-4,
-    "psi_bands": (0.1, 0.25),
-}
 REPEATS = 6  # fresh reference and batch each time: 6 x 12 columns per pairing
 
 

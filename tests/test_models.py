@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.evaluation import BASELINE, Rows, design, leaderboard, refit_metrics, residual_sample
 from regpipe.io import save_model
 from regpipe.models import (
@@ -22,18 +21,12 @@ from regpipe.models import (
 )
 from regpipe.reports import BiasVariance, Evaluation, Gate, Metrics, report_data
 from tests.helpers import edit_params, sh
-from tests.test_evaluation_stats import SPLITS
+from tests.test_evaluation_stats import SPLITS, diabetes_split
 
 
 @pytest.fixture(scope="module")
 def split() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
-    train, test = split_train_test(load_diabetes_frame(), test_size=0.2, random_state=42)
-    return (
-        train.drop(columns="target"),
-        train["target"],
-        test.drop(columns="target"),
-        test["target"],
-    )
+    return diabetes_split()
 
 
 @pytest.mark.parametrize("name", ["ols", "ridge", "lasso"])
