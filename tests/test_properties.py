@@ -99,7 +99,7 @@ def check_valid(name: str, params: object) -> None:
         assert 0 < params.test_size < 1
 
 
-@settings(max_examples=500, deadline=None, derandomize=True)
+@settings(max_examples=250, deadline=None, derandomize=True)
 @given(mutated_sections())
 def test_mutated_params_give_a_user_error_or_a_valid_section(case: tuple[str, object]) -> None:
     name, raw = case
@@ -209,7 +209,7 @@ def small_frames(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(data, index=range(n_rows))
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(small_frames())
 @pytest.mark.parametrize("policy", ["fail", "fix"])
 def test_contract_gives_a_contract_error_or_a_clean_frame(policy: str, frame: pd.DataFrame) -> None:
