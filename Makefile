@@ -53,8 +53,8 @@ repro: setup ## run the whole pipeline with dvc repro
 test: setup setup-mlflow ## run the whole test suite on every core (with the MLflow extra)
 	python -m pytest -n auto --dist loadgroup
 
-test-fast: setup ## only the unit tier: pure functions, no dvc, server or browser (seconds)
-	python -m pytest -m unit -q
+test-fast: setup ## only the unit tier: pure functions, no dvc, server or browser (~1.5 min)
+	python -m pytest -m unit -q -n auto
 
 lint: setup ## ruff check and format check
 	ruff check .
