@@ -13,9 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
 from generate_prepare import run_stage
-from pipeline_time import ENV, fresh_clone
+from scale_repro import set_engine, synthetic_clone
 
 STAGES = ["train_ols", "train_ridge", "train_lasso", "evaluate"]
 
@@ -23,17 +22,10 @@ STAGES = ["train_ols", "train_ridge", "train_lasso", "evaluate"]
 def main() -> None:
     n_samples = int(float(sys.argv[1])) if len(sys.argv) > 1 else 10**6
     with tempfile.TemporaryDirectory() as tmp:
-        repo = fresh_clone(Path(tmp))
-        params = yaml.safe_load((repo / "params.yaml").read_text())
-        params["generate"]["source"] = "synthetic"
-        params["generate"]["synthetic"]["n_samples"] = n_samples
-        params["generate"]["current"]["shift_sd"] = {"x0": 0.5}  # bmi is a Diabetes column
-        (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
-        env = {**ENV, "PYTHONPATH": str(repo)}  # the clone's regpipe, not the editable install's
+        repo, env = synthetic_clone(Path(tmp), n_samples, "local")
         rows = []
         for engine in ["local", "dask"]:
-            params["engine"]["name"] = engine
-            (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            set_engine(repo, engine)
             if engine == "local":
                 run_stage(["dvc", "repro", "prepare"], repo, env)
             for stage in STAGES:

@@ -23,17 +23,29 @@ def stage_order(repo: Path) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", dry_run(repo))
 
 
-def bench(n_samples: int, engine: str = "local") -> list[tuple[str, float, float, float]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        repo = fresh_clone(Path(tmp))
-        params = yaml.safe_load((repo / "params.yaml").read_text())
+def synthetic_clone(tmp: Path, n_samples: int, engine: str) -> tuple[Path, dict[str, str]]:
+    """A fresh clone set to the synthetic source with ``n_samples`` rows on ``engine``, and the
+    environment that runs the clone's own regpipe (not the editable install's)."""
+    repo = fresh_clone(tmp)
+    set_engine(repo, engine, n_samples=n_samples)
+    (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
+    return repo, {**ENV, "PYTHONPATH": str(repo)}
+
+
+def set_engine(repo: Path, engine: str, *, n_samples: int | None = None) -> None:
+    """Write ``engine.name`` (and, given ``n_samples``, the synthetic source) to the clone."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    if n_samples is not None:
         params["generate"]["source"] = "synthetic"
         params["generate"]["synthetic"]["n_samples"] = n_samples
         params["generate"]["current"]["shift_sd"] = {"x0": 0.5}  # bmi is a Diabetes column
-        params["engine"]["name"] = engine
-        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
-        env = {**ENV, "PYTHONPATH": str(repo)}  # the clone's regpipe, not the editable install's
+    params["engine"]["name"] = engine
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def bench(n_samples: int, engine: str = "local") -> list[tuple[str, float, float, float]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        repo, env = synthetic_clone(Path(tmp), n_samples, engine)
         rows = []
         for stage in stage_order(repo):
             wall, cpu, peak = run_stage(["dvc", "repro", "--single-item", stage], repo, env)
