@@ -88,11 +88,11 @@ class Table:
                 yield file.schema_arrow.empty_table().select(columns).to_pandas()
 
 
-def progress(total: int, description: str, *, quiet: bool) -> "object":
+def progress(total: int, description: str, *, quiet: bool, unit: str = "chunk") -> "object":
     """A tqdm bar on stderr for a pass over ``total`` chunks, silent when ``quiet``."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"prepare: {description}", unit="chunk", disable=quiet)
+    return tqdm(total=total, desc=f"prepare: {description}", unit=unit, disable=quiet)
 
 
 class ShuffledSplit:
@@ -170,8 +170,9 @@ class ShuffledSplit:
                 self.writers[key] = pa.ipc.new_file(self._bucket(*key), self.schema)
             self.writers[key].write_batch(batch)
 
-    def _buckets(self, part: str) -> Iterator[tuple[object, np.ndarray]]:
-        """Each bucket of ``part`` as an Arrow table (memory-mapped) and the order of its rows."""
+    def _buckets(self, part: str, *, last: bool = False) -> Iterator[tuple[object, np.ndarray]]:
+        """Each bucket of ``part`` as an Arrow table (memory-mapped) and the order of its rows;
+        with ``last``, each bucket file is deleted once used."""
         import pyarrow as pa
 
         self.close()
@@ -183,6 +184,9 @@ class ShuffledSplit:
             order = np.empty(table.num_rows, dtype=np.int64)
             order[table.column(POSITION).to_numpy()] = np.arange(table.num_rows)
             yield table, order
+            if last:  # written out: its disk space back before the next bucket's
+                del table
+                path.unlink()
 
     def column(self, part: str, name: str) -> pd.Series:
         """One column of ``part``, every row in output order (one column in memory)."""
@@ -208,7 +212,7 @@ class ShuffledSplit:
 
         def frames() -> Iterator[pd.DataFrame]:
             start = 0
-            for table, order in self._buckets(part):
+            for table, order in self._buckets(part, last=True):
                 frame = table.drop_columns([POSITION]).take(order)
                 frame = pd.DataFrame(
                     {field: _to_numpy(frame.column(field)) for field in frame.column_names},

@@ -97,7 +97,9 @@ def main() -> None:
             start += len(chunk)
         # statistics before imputing (true missing counts), from the training split only
         statistics, fill = {}, {}
-        with progress(len(checked.columns), "training statistics", quiet=quiet) as bar:
+        with progress(
+            len(checked.columns), "training statistics", quiet=quiet, unit="column"
+        ) as bar:
             for name in checked.columns:
                 column = split.column("train", name)
                 statistics.update(training_statistics(column.to_frame(), contract))
