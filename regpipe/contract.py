@@ -312,7 +312,7 @@ def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checke
     types: dict[str, list] = {name: [] for name in present}
     normalised = dict.fromkeys(present, 0)
     missing = dict.fromkeys(present, 0)
-    hashes, cases = [], []
+    hashes, cases, start = np.empty(len(table), dtype=np.uint64), [], 0
     with progress(table.n_chunks, "checking the contract", quiet=quiet) as bar:
         for chunk in table.chunks(present):
             checked, found, changed = coerce(chunk, contract)
@@ -322,7 +322,10 @@ def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checke
                 normalised[name] += count
             for name, count in checked.isna().sum().items():
                 missing[name] += int(count)
-            hashes.append(pd.util.hash_pandas_object(checked, index=False).to_numpy())
+            hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
+                checked, index=False
+            ).to_numpy()
+            start += len(checked)
             cases.append(_validate(feature_checks, checked))
             bar.update()
     n_rows = len(table)
@@ -335,7 +338,7 @@ def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checke
         for name in present
         if name != contract["target"] and not missing_ok[name] and missing[name]
     ]
-    candidates = _repeated_hashes(np.concatenate(hashes))
+    candidates = _repeated_hashes(hashes)
     del hashes
     repeated = pd.DataFrame(columns=present)
     if over or candidates.any():  # a second pass, only for data with repeats or gaps

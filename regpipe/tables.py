@@ -64,7 +64,9 @@ class Table:
             return self.source[name]
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.source, columns=[name]).to_pandas()[name]
+        # Arrow's buffers released as pandas takes them: one copy of the column at the peak
+        column = pq.read_table(self.source, columns=[name])
+        return column.to_pandas(split_blocks=True, self_destruct=True)[name]
 
     def chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The rows, ``chunk_rows`` at a time (at least one chunk, perhaps empty), with the
