@@ -29,7 +29,7 @@ def main(repeats: int) -> None:
                     current = draw(source, n_current, rng)
                     columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
                     verdict = dataset_verdict(columns, drift_share=0.5)
-                    alarms += verdict["n_drifted"]
+                    alarms += verdict.n_drifted
                     checked += verdict.n_tested
                     datasets += verdict.drift
                 print(

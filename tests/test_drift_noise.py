@@ -84,7 +84,7 @@ def test_no_drift_raises_no_dataset_alarm(source: str, n_reference: int, n_curre
         assert verdict.drift is False, verdict
         p_value_tests = {"ks", "chisquare", "z", "constant"}  # every batch here has <= 1000 rows
         assert {result.test for result in columns.values()} <= p_value_tests
-        alarms += verdict["n_drifted"]
+        alarms += verdict.n_drifted
         checked += verdict.n_tested
     assert alarms / checked <= upper_share(checked), f"{alarms} of {checked} columns alarmed"
 
