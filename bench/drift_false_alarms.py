@@ -53,7 +53,7 @@ def power(repeats: int) -> None:
                 result = data_drift(reference, current, ["normal"], **SETTINGS)["normal"]
                 hits += result.drift
             found.append(f"{hits}/{repeats}")
-        print(f"| {n_current:,} | {' | '.join(found)} | {result['test']} |")
+        print(f"| {n_current:,} | {' | '.join(found)} | {result.test} |")
 
 
 if __name__ == "__main__":

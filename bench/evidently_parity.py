@@ -114,7 +114,7 @@ def main() -> None:
                     if drift != result.drift:
                         print(
                             f"{n_reference}/{n_current} seed={seed} {name} {column}: ours "
-                            f"{result['test']} {ours_score:.6g} {result['drift']}; evidently "
+                            f"{result.test} {ours_score:.6g} {result.drift}; evidently "
                             f"{test} {score:.6g} {drift}"
                         )
                 datasets += 1
