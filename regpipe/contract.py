@@ -642,16 +642,6 @@ def _json_value(value: object) -> object:
     return value if isinstance(value, int | float | str | bool) or value is None else str(value)
 
 
-def impute_splits(
-    train: pd.DataFrame, test: pd.DataFrame, contract: dict
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, int]]]:
-    """Both splits with missing features filled from the training split only (no leakage)."""
-    values = imputation_values(train, contract)
-    train, train_counts = impute(train, values)
-    test, test_counts = impute(test, values)
-    return train, test, {"train": train_counts, "test": test_counts}
-
-
 def read_contract(path: str | Path, *, target: str) -> dict:
     """The contract file at ``path``; refuses one written for another target column."""
     path = Path(path)

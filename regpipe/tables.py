@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
-from regpipe.io import write_table_chunks
+from regpipe.io import read_parquet_chunks, write_table_chunks
 
 POSITION = "__position"  # the column carrying a row's place in its output, in the bucket files
 
@@ -76,18 +76,15 @@ class Table:
             for start in range(0, max(self._n_rows, 1), self.chunk_rows):
                 yield self.source.iloc[start : start + self.chunk_rows][columns]
             return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         start = 0
-        with pq.ParquetFile(self.source) as file:
-            for batch in file.iter_batches(batch_size=self.chunk_rows, columns=columns):
-                chunk = pa.Table.from_batches([batch]).to_pandas()
-                chunk.index = pd.RangeIndex(start, start + len(chunk))
-                start += len(chunk)
-                yield chunk
-            if start == 0:
-                yield file.schema_arrow.empty_table().select(columns).to_pandas()
+        for chunk in read_parquet_chunks(self.source, self.chunk_rows, columns):
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            yield chunk
+        if start == 0:
+            import pyarrow.parquet as pq
+
+            yield pq.read_schema(self.source).empty_table().select(columns).to_pandas()
 
 
 def progress(total: int, description: str, *, quiet: bool, unit: str = "chunk") -> "object":

@@ -12,7 +12,8 @@ from regpipe.contract import (
     ContractError,
     enforce_contract,
     feature_names,
-    impute_splits,
+    imputation_values,
+    impute,
     infer_contract,
     repeated_rows,
     training_statistics,
@@ -262,9 +263,12 @@ def test_fix_policies_repair_and_count() -> None:
     assert len(fixed) == 58
 
     contract = infer_contract(clean_frame(), target="target", max_missing=0.1)
-    train, test, imputed = impute_splits(fixed[:40], fixed[40:], contract)
+    values = imputation_values(fixed[:40], contract)  # from the training rows only
+    (train, train_imputed), (test, test_imputed) = (
+        impute(part, values) for part in (fixed[:40], fixed[40:])
+    )
     assert not train.isna().any().any() and not test.isna().any().any()
-    assert sum(imputed["train"].values()) + sum(imputed["test"].values()) == 3
+    assert sum(train_imputed.values()) + sum(test_imputed.values()) == 3
 
 
 def test_repeated_rows_match_pandas_duplicated() -> None:

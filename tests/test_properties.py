@@ -233,7 +233,7 @@ def test_contract_gives_a_contract_error_or_a_clean_frame(policy: str, frame: pd
     for name in FEATURES:
         bounds = CONTRACT["columns"][name]
         assert clean[name].dropna().between(bounds["min"], bounds["max"]).all(), name
-    # Missing feature values left by a fix are imputed after the split (impute_splits).
+    # Missing feature values left by a fix are imputed after the split (impute).
     assert policy == "fix" or not np.isnan(values).any()
 
 
