@@ -7,10 +7,10 @@ wall seconds: on a shared box the CPU ratio is the stable figure. Run from the r
 
     .venv/bin/python bench/pipeline_time.py [--repeat 3] [--stages] [--dvc-only]
 
-``--stages`` also runs each stage command alone (after the full runs) and reports its wall, CPU
-and import seconds (``python -X importtime``: the summed cumulative time of top-level imports,
-lazy ones included). ``--dvc-only`` measures what DVC itself spends per stage: the same DAG of
-eight stages whose commands are a shell ``echo`` into their one output.
+``--stages`` also runs each stage command alone (after the full runs, ``--repeat`` times) and
+reports its median wall, CPU and import seconds (``python -X importtime``: the summed cumulative
+time of top-level imports, lazy ones included). ``--dvc-only`` measures what DVC itself spends
+per stage: the same DAG of eight stages whose commands are a shell ``echo`` into their output.
 """
 
 import argparse
@@ -142,16 +142,21 @@ def main() -> None:
         print(f"ratio full/fused: wall {wall_ratio:.2f}, CPU {cpu_ratio:.2f}")
 
         if args.stages:
-            total_cpu = 0.0
+            print("each stage alone, medians (python -X importtime, which inflates both):")
+            total = 0.0
             for command in commands:
                 python, *rest = shlex.split(command)
-                wall, cpu, stderr = timed([sys.executable, "-X", "importtime", *rest], repo)
-                total_cpu += cpu
+                runs = []
+                for _ in range(args.repeat):
+                    wall, cpu, stderr = timed([sys.executable, "-X", "importtime", *rest], repo)
+                    runs.append((wall, cpu, import_seconds(stderr) / 1e6))
+                wall, cpu, imports = (statistics.median(run[i] for run in runs) for i in range(3))
+                total += cpu
                 print(
                     f"  {stage_name(command):12s} wall {wall:5.2f} s  CPU {cpu:5.2f} s  "
-                    f"imports {import_seconds(stderr) / 1e6:5.2f} s"
+                    f"imports {imports:5.2f} s"
                 )
-            print(f"  stage processes alone: CPU {total_cpu:.2f} s (with -X importtime)")
+            print(f"  stage processes alone: CPU {total:.2f} s")
 
         if args.dvc_only:
             echo = echo_pipeline(Path(tmp))

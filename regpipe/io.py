@@ -354,7 +354,9 @@ def load_safe_model(path: str | Path, sha256: str | None = None) -> object:
     The only way a model is loaded where it is served (service, batch predict, drift, registry
     fetch): skops builds objects from a JSON schema and numpy arrays and runs no code from the
     file; every type it names must be one of :data:`regpipe.models.SAFE_MODEL_TYPES` (or a
-    builtin/numpy type skops trusts itself), otherwise nothing is built.
+    builtin/numpy type skops trusts itself), otherwise nothing is built. skops' default trust
+    of every scikit-learn estimator does not apply: a pipeline holding another estimator is
+    refused too.
     """
     path = Path(path)
     if not path.is_file():
@@ -367,6 +369,29 @@ def load_safe_model(path: str | Path, sha256: str | None = None) -> object:
     return loads_safe_model(data, str(path))
 
 
+def _sklearn_types_named(data: bytes) -> set[str]:
+    """Every scikit-learn type a skops file's schema names.
+
+    Checked against the allowlist whatever skops' default trust is: all of scikit-learn when
+    something imported skops.io before :func:`_skops_io` did (a test, a user's notebook).
+    """
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = json.loads(source.read("schema.json"))
+    named, nodes = set(), [schema]
+    while nodes:
+        node = nodes.pop()
+        if isinstance(node, dict):
+            module, name = node.get("__module__"), node.get("__class__")
+            if isinstance(module, str) and isinstance(name, str) and module.startswith("sklearn."):
+                named.add(f"{module}.{name}")
+            nodes.extend(node.values())
+        elif isinstance(node, list):
+            nodes.extend(node)
+    return named
+
+
 def loads_safe_model(data: bytes, source: str) -> object:
     """:func:`load_safe_model` on bytes already checked; ``source`` names them in errors."""
     import zipfile
@@ -376,9 +401,10 @@ def loads_safe_model(data: bytes, source: str) -> object:
     skops_io = _skops_io()
     try:
         untrusted = skops_io.get_untrusted_types(data=data)
+        named = _sklearn_types_named(data)
     except (zipfile.BadZipFile, KeyError, ValueError) as error:
         raise UserError(f"{source}: not a skops model file: {error}") from None
-    refused = sorted(set(untrusted) - set(SAFE_MODEL_TYPES))
+    refused = sorted((set(untrusted) | named) - set(SAFE_MODEL_TYPES))
     if refused:
         shown = ", ".join(name[:100] for name in refused[:5])
         raise UserError(

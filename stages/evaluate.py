@@ -90,6 +90,8 @@ def main() -> None:
             n_bootstrap=params.n_bootstrap,
             random_state=params.random_state,
         )
+    if summary := train_rows.log.summary(train_rows.n_rows):
+        print(f"evaluate: {summary}", file=sys.stderr)
     report = Evaluation.model_validate({**scores, "gate": gate, **refits})
     if report.cv[BASELINE].r2 is None:  # said once here, not once per fold
         print(
