@@ -49,7 +49,5 @@ class PassLog:
         """One line on the passes made, or None if they were short."""
         if self.seconds < SHOW_AFTER_S:
             return None
-        return (
-            f"{self.passes} passes over {n_rows:,} rows in {self.steps} {self.unit}s, "
-            f"{self.seconds:.1f} s"
-        )
+        passes = f"{self.passes} pass{'es' if self.passes > 1 else ''}"
+        return f"{passes} over {n_rows:,} rows in {self.steps} {self.unit}s, {self.seconds:.1f} s"
