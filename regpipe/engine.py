@@ -25,6 +25,7 @@ import pandas as pd
 
 from regpipe.errors import UserError
 from regpipe.params import Engine
+from regpipe.progress import PassLog
 from regpipe.search import ChunkFunction, Rows, center
 
 CONNECT_TIMEOUT = "10s"
@@ -101,6 +102,7 @@ class DaskRows(Rows):
     to_arrays: Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray]] = field(
         default=None, kw_only=True
     )
+    log: PassLog = field(default_factory=lambda: PassLog("partition"), compare=False, kw_only=True)
 
     def _frame(self) -> object:
         import dask
@@ -137,7 +139,8 @@ class DaskRows(Rows):
     def reduce(self, function: ChunkFunction) -> np.ndarray:
         """One pass on the cluster: ``function`` of each partition, summed in partition order."""
         total = None
-        for future in self.client.compute(self._on_partitions(_apply, function, self.offsets)):
+        futures = self.client.compute(self._on_partitions(_apply, function, self.offsets))
+        for future in self.log.track(futures, len(futures)):
             part = future.result()
             total = part if total is None else total + part
             future.release()

@@ -15,7 +15,7 @@ from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
 from sklearn.model_selection import KFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from regpipe.errors import UserError
 from regpipe.io import parquet_num_rows, read_parquet_chunks
@@ -353,15 +353,16 @@ def _qualified(cls: type) -> str:
 
 
 # What this project's models are made of (make_pipeline): the only non-builtin, non-numpy types a
-# served model file may name (regpipe.io.load_safe_model).
-SAFE_MODEL_TYPES = tuple(
-    _qualified(cls)
-    for cls in (
-        Pipeline,
-        ColumnTransformer,
-        make_column_selector,
-        OneHotEncoder,
-        StandardScaler,
-        *ESTIMATORS.values(),
-    )
+# served model file may name (regpipe.io.load_safe_model). A fitted ColumnTransformer holds its
+# passthrough remainder as an identity FunctionTransformer (func=None; a function it named would
+# need its own place on this list).
+SAFE_MODEL_CLASSES = (
+    Pipeline,
+    ColumnTransformer,
+    make_column_selector,
+    OneHotEncoder,
+    FunctionTransformer,
+    StandardScaler,
+    *ESTIMATORS.values(),
 )
+SAFE_MODEL_TYPES = tuple(_qualified(cls) for cls in SAFE_MODEL_CLASSES)

@@ -34,7 +34,7 @@ the solver tolerance with the same zero pattern.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
@@ -42,6 +42,8 @@ import numpy as np
 from sklearn import config_context
 from sklearn.linear_model import lars_path_gram
 from sklearn.model_selection import BaseCrossValidator
+
+from regpipe.progress import PassLog
 
 Kind = Literal["ols", "ridge", "lasso"]
 AlphaRule = Literal["min", "one_se"]
@@ -177,6 +179,7 @@ class Rows:
 
     sizes: list[int]
     read: Callable[[], Chunks]
+    log: PassLog = field(default_factory=PassLog, compare=False, kw_only=True)
 
     @classmethod
     def from_arrays(cls, X: np.ndarray, y: np.ndarray, chunk_rows: int = CHUNK_ROWS) -> "Rows":
@@ -203,7 +206,7 @@ class Rows:
     def reduce(self, function: ChunkFunction) -> np.ndarray:
         """One pass: the sum over the chunks of ``function(X, y, offset)``, in chunk order."""
         total, offset = None, 0
-        for X, y in self.read():
+        for X, y in self.log.track(self.read(), len(self.sizes)):
             part = function(X, y, offset)
             total = part if total is None else total + part
             offset += len(X)

@@ -68,6 +68,8 @@ def main() -> None:
             alpha_rule=params.get("alpha_rule", "min"),
             **params["estimator"],  # the estimator's own knobs, such as LASSO's max_iter
         )
+    if summary := rows.log.summary(rows.n_rows):
+        print(f"{args.section}: {summary}", file=sys.stderr)
     edge = grid_edge(result)
     if edge:
         print(

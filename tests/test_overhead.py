@@ -1,0 +1,99 @@
+"""Each stage imports what it uses and no more (issue 18's pipeline overhead: eight processes
+pay their imports separately), and skops' trust is the project's allowlist alone."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.linear_model import HuberRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from regpipe.errors import UserError
+from regpipe.io import load_safe_model
+from tests.helpers import command_env
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What a stage script imports before its main() runs (its `--help` exits there): the heavy
+# libraries only where a stage uses them at every run; the rest is imported inside the
+# functions that need it (the Diabetes loader, the split, the contract's pandera schema,
+# the Dask engine, skops).
+MODULE_LEVEL_FORBIDDEN = {
+    "generate": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
+    "prepare": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
+    "current": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
+    "train": {"skops", "pandera", "dask", "distributed"},
+    "evaluate": {"skops", "pandera", "dask", "distributed"},
+    "drift": {"sklearn", "skops", "pandera", "dask", "distributed"},
+}
+
+
+def imported_after(code: str) -> set[str]:
+    """Every module a fresh interpreter has loaded after running ``code`` in the repository."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(*sys.modules, sep='\\n')"],
+        cwd=ROOT,
+        env=command_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+@pytest.mark.parametrize("stage", sorted(MODULE_LEVEL_FORBIDDEN))
+def test_a_stage_script_imports_no_library_it_only_sometimes_uses(stage: str) -> None:
+    argv = ["train_ols", "--help"] if stage == "train" else ["--help"]
+    loaded = imported_after(
+        "import runpy, sys\n"
+        f"sys.argv = ['{stage}.py', *{argv!r}]\n"
+        "try:\n"
+        f"    runpy.run_path('stages/{stage}.py', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass"
+    )
+    assert "regpipe.params" in loaded  # the script's own imports did run
+    top_level = {name.partition(".")[0] for name in loaded}
+    assert not top_level & MODULE_LEVEL_FORBIDDEN[stage]
+
+
+def test_saving_and_loading_a_safe_model_does_not_walk_scikit_learn(tmp_path: Path) -> None:
+    loaded = imported_after(
+        "import numpy as np, pandas as pd\n"
+        "from regpipe.io import load_safe_model, save_safe_model\n"
+        "from regpipe.models import make_pipeline\n"
+        "X = pd.DataFrame({'a': np.arange(10.0), 'b': np.arange(10.0) ** 2})\n"
+        "model = make_pipeline('ridge', alpha=1.0).fit(X, 2 * X['a'])\n"
+        f"save_safe_model(model, {str(tmp_path / 'm.skops')!r})\n"
+        f"load_safe_model({str(tmp_path / 'm.skops')!r})\n"
+        "import sklearn.utils, sklearn.utils.discovery\n"
+        "assert sklearn.utils.all_estimators is sklearn.utils.discovery.all_estimators"
+    )
+    assert "skops.io" in loaded
+    # all_estimators() imports every scikit-learn module, and dask.array through
+    # sklearn.externals.array_api_compat: none of those is loaded.
+    assert not {"sklearn.gaussian_process", "sklearn.neural_network", "dask"} & loaded
+
+
+def fitted(model: Pipeline) -> Pipeline:
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    return model.fit(X, X["a"] - 2 * X["b"] + rng.normal(size=40))
+
+
+def test_a_pipeline_holding_another_scikit_learn_estimator_is_refused(tmp_path: Path) -> None:
+    # skops trusts every scikit-learn estimator by default (this module imported skops.io before
+    # regpipe did, as a user's notebook may); the project's allowlist does not.
+    path = tmp_path / "huber.skops"
+    path.write_bytes(
+        skops.io.dumps(
+            fitted(Pipeline([("scaler", StandardScaler()), ("model", HuberRegressor())]))
+        )
+    )
+    with pytest.raises(UserError, match="outside the allowlist.*HuberRegressor"):
+        load_safe_model(path)
