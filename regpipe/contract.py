@@ -118,15 +118,21 @@ def infer_contract(
                 )
             columns[name] = {"type": "categorical", "levels": levels}
         else:
-            finite = values[np.isfinite(values.astype(float))]
-            huge = finite[finite.abs() > MAX_ABS]
+            # masks, not copies: the column may be 1e8 rows
+            numbers = values.astype(float).to_numpy()
+            finite = np.isfinite(numbers)
+            huge = np.flatnonzero(finite & ((numbers > MAX_ABS) | (numbers < -MAX_ABS)))
             if len(huge):
                 raise ContractError(
-                    f"column {name!r}: value {huge.iloc[0]:.3g} at row {huge.index[0]} is beyond "
-                    f"±{MAX_ABS:g}, the limit: its square overflows the least-squares solve; "
-                    "rescale the column in the data or list it in prepare.drop_columns"
+                    f"column {name!r}: value {numbers[huge[0]]:.3g} at row "
+                    f"{values.index[huge[0]]} is beyond ±{MAX_ABS:g}, the limit: its square "
+                    "overflows the least-squares solve; rescale the column in the data or list "
+                    "it in prepare.drop_columns"
                 )
-            low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
+            low, high = 0.0, 0.0
+            if finite.any():
+                low = float(numbers.min(where=finite, initial=np.inf))
+                high = float(numbers.max(where=finite, initial=-np.inf))
             margin = RANGE_MARGIN * (high - low)
             columns[name] = {
                 "type": "numeric",
