@@ -83,6 +83,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(tier)
         if not any(item.get_closest_marker(tier) for tier in TIERS):
             item.add_marker("unit")
+    longest_first(items)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """Files whose tests run long go first: a module kept on one xdist worker (`xdist_group`: a
+    server or an image for all its tests), then files with `slow` tests, then the rest in
+    their order. pytest-xdist hands out work in this order, so the short tests fill the other
+    worker's time instead of one worker finishing a long file alone at the end. A file's tests
+    stay together (module fixtures are built once)."""
+    rank: dict[str, int] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        item_rank = (
+            0
+            if item.get_closest_marker("xdist_group")
+            else 1
+            if item.get_closest_marker("slow")
+            else 2
+        )
+        rank[module] = min(rank.get(module, 2), item_rank)
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])
 
 
 def module_marks(path: Path) -> set[str]:
