@@ -29,9 +29,9 @@ def main(repeats: int) -> None:
                     current = draw(source, n_current, rng)
                     columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
                     verdict = dataset_verdict(columns, drift_share=0.5)
-                    alarms += verdict["n_drifted"]
-                    checked += verdict["n_tested"]
-                    datasets += verdict["drift"]
+                    alarms += verdict.n_drifted
+                    checked += verdict.n_tested
+                    datasets += verdict.drift
                 print(
                     f"| {source} | {n_reference:,} | {n_current:,} | {alarms}/{checked} "
                     f"({alarms / checked:.1%}) | {datasets}/{repeats} |"
@@ -51,9 +51,9 @@ def power(repeats: int) -> None:
                 current = synthetic(n_current, rng)
                 current["normal"] += shift_sd
                 result = data_drift(reference, current, ["normal"], **SETTINGS)["normal"]
-                hits += result["drift"]
+                hits += result.drift
             found.append(f"{hits}/{repeats}")
-        print(f"| {n_current:,} | {' | '.join(found)} | {result['test']} |")
+        print(f"| {n_current:,} | {' | '.join(found)} | {result.test} |")
 
 
 if __name__ == "__main__":

@@ -100,23 +100,21 @@ def main() -> None:
                 )
                 ours = data_drift(reference, current, NUMERIC + CATEGORICAL, **SETTINGS)
                 theirs, their_dataset = evidently_verdicts(reference, current)
-                ours_dataset = dataset_verdict(ours, drift_share=0.5)["drift"]
+                ours_dataset = dataset_verdict(ours, drift_share=0.5).drift
                 for column, result in ours.items():
                     test, score, drift = theirs[column]
-                    ours_score = (
-                        result["p_value"] if result["p_value"] is not None else result["distance"]
-                    )
+                    ours_score = result.p_value if result.p_value is not None else result.distance
                     checked += 1
-                    pairs[(n_reference, n_current, result["test"], test)] += 1
-                    differ += drift != result["drift"]
+                    pairs[(n_reference, n_current, result.test, test)] += 1
+                    differ += drift != result.drift
                     scores_differ += not np.isclose(score, ours_score, rtol=1e-6)
                     if name == "no change":
-                        alarms["ours"] += result["drift"]
+                        alarms["ours"] += result.drift
                         alarms["evidently"] += drift
-                    if drift != result["drift"]:
+                    if drift != result.drift:
                         print(
                             f"{n_reference}/{n_current} seed={seed} {name} {column}: ours "
-                            f"{result['test']} {ours_score:.6g} {result['drift']}; evidently "
+                            f"{result.test} {ours_score:.6g} {result.drift}; evidently "
                             f"{test} {score:.6g} {drift}"
                         )
                 datasets += 1
@@ -157,7 +155,7 @@ def speed(n_samples: int) -> None:
     )
     report.as_dict()
     their_seconds = time.process_time() - start
-    drifted = sorted(name for name, result in ours.items() if result["drift"])
+    drifted = sorted(name for name, result in ours.items() if result.drift)
     print(
         f"{n_samples:.0e} rows per side: ours {ours_seconds:.2f} CPU s, "
         f"evidently {their_seconds:.2f} CPU s (ours drifted: {drifted})"

@@ -13,8 +13,10 @@ which only prepare should pay.
 
 import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,9 @@ import yaml
 
 from regpipe.errors import UserError
 from regpipe.io import atomic_path
+
+if TYPE_CHECKING:
+    from regpipe.tables import Table
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 HISTOGRAM_BINS = 10
@@ -187,49 +192,52 @@ def feature_names(contract: dict) -> list[str]:
 
 @dataclass
 class Checked:
-    """A frame after normalisation and type coercion, and the checks' findings on it."""
+    """The checks' findings on a table: every violation, in the order they are reported."""
 
-    frame: pd.DataFrame
     violations: pd.DataFrame  # column, check, value, row: every failing cell or row
+    n_rows: int
+    columns: list[str]  # the contract's columns present in the table, in the contract's order
     normalised: dict[str, int] = field(default_factory=dict)  # column -> cells rewritten
     extra_columns: list[str] = field(default_factory=list)
 
 
-def _schema(contract: dict) -> "object":
-    """The pandera schema of ``contract``; each check is named as in CHECKS, for the report."""
+CHECK_RANK = {"target": 0, "finite": 0, "range": 1, "missing": 2}  # each column's checks, in order
+
+
+def _schema(contract: dict, names: list[str], checks: set[str], missing_ok: dict) -> "object":
+    """The pandera schema of ``contract``'s columns ``names`` with only ``checks``; each check is
+    named as in CHECKS, for the report. Whether a column has more missing values than it may
+    is a whole-table fact, decided before (``missing_ok``): the check then lists its cells."""
     import pandera.pandas as pa
 
-    def missing_at_most(share: float) -> "pa.Check":
-        # element-wise, so that every missing cell of a column over its limit is listed by row
-        return pa.Check(
-            lambda s: s.notna() | (s.isna().mean() <= share), name="missing", ignore_na=False
-        )
-
     columns = {}
-    for name, spec in contract["columns"].items():
+    for name in names:
+        spec, ok = contract["columns"][name], missing_ok.get(name, True)
+        missing = pa.Check(
+            lambda s, ok=ok: s.notna() | ok,
+            name="missing",
+            ignore_na=False,
+        )
         if name == contract["target"]:
-            checks = [
+            candidates = [
                 pa.Check(lambda s: s.notna() & np.isfinite(s), name="target", ignore_na=False)
             ]
         elif spec["type"] == "numeric":
             low, high = spec["min"], spec["max"]
-            checks = [
+            candidates = [
                 pa.Check(lambda s: ~np.isinf(s), name="finite"),
                 pa.Check(
                     lambda s, low=low, high=high: ~np.isfinite(s) | s.between(low, high),
                     name="range",
                 ),
-                missing_at_most(spec["max_missing"]),
+                missing,
             ]
         else:
             levels = spec["levels"]
-            checks = [
-                pa.Check(lambda s, levels=levels: s.isin(levels), name="range"),
-                missing_at_most(spec["max_missing"]),
-            ]
-        columns[name] = pa.Column(None, nullable=True, checks=checks, required=True)
-    duplicates = pa.Check(lambda frame: ~repeated_rows(frame), name="duplicates")
-    return pa.DataFrameSchema(columns, checks=[duplicates])
+            candidates = [pa.Check(lambda s, levels=levels: s.isin(levels), name="range"), missing]
+        checks_here = [check for check in candidates if check.name in checks]
+        columns[name] = pa.Column(None, nullable=True, checks=checks_here, required=True)
+    return pa.DataFrameSchema(columns)
 
 
 def repeated_rows(frame: pd.DataFrame) -> pd.Series:
@@ -238,22 +246,27 @@ def repeated_rows(frame: pd.DataFrame) -> pd.Series:
     Rows are hashed to one integer each; only rows whose hash repeats are compared in full,
     so a hash collision can never drop a row.
     """
-    hashes = pd.util.hash_pandas_object(frame, index=False)
-    candidates = hashes.duplicated(keep=False)
+    candidates = _repeated_hashes(pd.util.hash_pandas_object(frame, index=False).to_numpy())
     repeated = pd.Series(False, index=frame.index)
     repeated[candidates] = frame[candidates].duplicated()
     return repeated
 
 
-def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
-    """Normalise ``frame`` to the contract's types and find every violation, all at once."""
-    import pandera.pandas as pa
+def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
+    """True where a row's hash is another row's too: by sorting, 8 bytes a row at most."""
+    ordered = np.sort(hashes)
+    repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    return np.isin(hashes, repeats)
 
-    expected = list(contract["columns"])
-    present = [name for name in expected if name in frame.columns]
+
+def coerce(frame: pd.DataFrame, contract: dict) -> tuple[pd.DataFrame, list, dict[str, int]]:
+    """``frame``'s contract columns normalised to the contract's types: numbers from text
+    ("1,5", " 2 "), category labels as people mean them; the cells that are not numbers (a
+    table per column) and how many cells each column had rewritten."""
+    present = [name for name in contract["columns"] if name in frame.columns]
     checked = frame[present]  # copy-on-write: only the columns rewritten below take memory
-    found = []
-    normalised = {}
+    types, normalised = [], {}
     for name in present:
         spec, raw = contract["columns"][name], frame[name]
         if spec["type"] == "numeric" and _is_text(raw):
@@ -261,7 +274,7 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
             # float64 always: to_numeric may give a nullable Int64 that clipping cannot fill
             values = pd.to_numeric(text, errors="coerce").astype(float)
             bad = values.isna() & text.notna()
-            found.append(_table(name, "types", raw[bad]))
+            types.append((name, _table(name, "types", raw[bad])))
             normalised[name] = _changed(raw, text)
             checked[name] = values
         elif spec["type"] == "numeric":
@@ -269,16 +282,112 @@ def check_frame(frame: pd.DataFrame, contract: dict) -> Checked:
         else:
             checked[name] = normalise_category(raw)
             normalised[name] = _changed(raw, checked[name])
+    return checked, types, normalised
+
+
+def _validate(schema: "object", frame: pd.DataFrame) -> pd.DataFrame:
+    import pandera.pandas as pa
+
     try:
-        _schema(contract).validate(checked, lazy=True, inplace=True)  # nothing to coerce
+        schema.validate(frame, lazy=True, inplace=True)  # nothing to coerce
     except pa.errors.SchemaErrors as errors:
-        found.append(_pandera_table(errors.failure_cases))
+        return _pandera_table(errors.failure_cases)
+    return _table(None, "types", pd.Series())
+
+
+def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checked:
+    """Normalise ``table`` to the contract's types and find every violation, a chunk at a time.
+
+    The violations come in the order pandera gives them for the whole table (the one order
+    the report has ever had): cells that are not numbers per column, then repeated rows (for
+    each column, the repeated rows where it is not missing: pandera unstacks the failing
+    rows), then absent columns, then each column's checks in turn. Memory: a chunk, 8 bytes a
+    row of row hashes, and the rows whose hash repeats (compared in full).
+    """
+    from regpipe.tables import progress
+
+    expected = list(contract["columns"])
+    present = [name for name in expected if name in table.columns]
+    feature_checks = _schema(contract, present, {"target", "finite", "range"}, {})
+    types: dict[str, list] = {name: [] for name in present}
+    normalised = dict.fromkeys(present, 0)
+    missing = dict.fromkeys(present, 0)
+    hashes, cases, start = np.empty(len(table), dtype=np.uint64), [], 0
+    with progress(table.n_chunks, "checking the contract", quiet=quiet) as bar:
+        for chunk in table.chunks(present):
+            checked, found, changed = coerce(chunk, contract)
+            for name, cells in found:
+                types[name].append(cells)
+            for name, count in changed.items():
+                normalised[name] += count
+            for name, count in checked.isna().sum().items():
+                missing[name] += int(count)
+            hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
+                checked, index=False
+            ).to_numpy()
+            start += len(checked)
+            cases.append(_validate(feature_checks, checked))
+            bar.update()
+    n_rows = len(table)
+    missing_ok = {
+        name: bool(n_rows) and missing[name] / n_rows <= contract["columns"][name]["max_missing"]
+        for name in present
+    }
+    over = [
+        name
+        for name in present
+        if name != contract["target"] and not missing_ok[name] and missing[name]
+    ]
+    candidates = _repeated_hashes(hashes)
+    del hashes
+    repeated = pd.DataFrame(columns=present)
+    if over or candidates.any():  # a second pass, only for data with repeats or gaps
+        missing_checks = _schema(contract, over, {"missing"}, missing_ok)
+        gathered, start = [], 0
+        with progress(table.n_chunks, "repeated rows and gaps", quiet=quiet) as bar:
+            for chunk in table.chunks(present):
+                checked = coerce(chunk, contract)[0]
+                gathered.append(checked[candidates[start : start + len(checked)]])
+                start += len(checked)
+                if over:
+                    cases.append(_validate(missing_checks, checked[over]))
+                bar.update()
+        candidates_frame = pd.concat(gathered)
+        repeated = candidates_frame[candidates_frame.duplicated()]
+    column_cases = pd.concat(cases, ignore_index=True)
+    position = {name: number for number, name in enumerate(present)}
+    column_cases = column_cases.iloc[
+        np.lexsort(
+            (
+                column_cases["check"].map(CHECK_RANK).to_numpy(),
+                column_cases["column"].map(position).to_numpy(),
+            )
+        )
+    ]
+    # pandera lists a failing row once per column it has a value in, column by column
+    listed = [repeated.index[repeated[name].notna()].to_numpy() for name in present]
+    duplicate_rows = pd.unique(np.concatenate(listed)) if listed else []
+    duplicates = _table(None, "duplicates", pd.Series("repeats an earlier row", duplicate_rows))
+    absent = [name for name in expected if name not in table.columns]
+    columns = pd.DataFrame(
+        {
+            "column": absent,
+            "check": "columns",
+            "value": "column not in the data",
+            "row": pd.Series([None] * len(absent), dtype=object),
+        }
+    )
+    found = [cells for name in present for cells in types[name]]
     return Checked(
-        frame=checked,
         # the empty table first gives the columns even when nothing was found
-        violations=pd.concat([_table(None, "types", pd.Series())] + found, ignore_index=True),
+        violations=pd.concat(
+            [_table(None, "types", pd.Series()), *found, duplicates, columns, column_cases],
+            ignore_index=True,
+        ),
+        n_rows=n_rows,
+        columns=present,
         normalised={name: count for name, count in normalised.items() if count},
-        extra_columns=[name for name in frame.columns if name not in expected],
+        extra_columns=[name for name in table.columns if name not in expected],
     )
 
 
@@ -294,20 +403,12 @@ def _table(column: str | None, check: str, failing: pd.Series) -> pd.DataFrame:
 
 
 def _pandera_table(failure_cases: pd.DataFrame) -> pd.DataFrame:
-    """pandera's failure cases as (column, check, value, row); a duplicate row is one entry."""
+    """pandera's failure cases as (column, check, value, row)."""
     cases = failure_cases.astype(object)
-    cases["check"] = cases["check"].astype(str)
-    absent = cases["check"] == "column_in_dataframe"
-    cases.loc[absent, "check"] = "columns"
-    cases.loc[absent, "column"] = cases.loc[absent, "failure_case"]
-    cases.loc[absent, "failure_case"] = "column not in the data"
-    duplicate = cases["check"] == "duplicates"
-    cases.loc[duplicate, ["column", "failure_case"]] = [None, "repeats an earlier row"]
-    cases = cases.drop_duplicates(subset=["column", "check", "index"])
     return pd.DataFrame(
         {
             "column": cases["column"].to_numpy(),
-            "check": cases["check"].to_numpy(),
+            "check": cases["check"].astype(str).to_numpy(),
             "value": cases["failure_case"].to_numpy(),
             "row": cases["index"].to_numpy(),
         }
@@ -344,34 +445,46 @@ def violation_message(source: str, summary: pd.DataFrame, failing: list[str]) ->
     return "\n".join(lines)
 
 
-def apply_fixes(checked: Checked, contract: dict) -> tuple[pd.DataFrame, dict]:
-    """Repair every violation found (each check's policy is ``fix``); returns what was changed.
+def fix_counts(violations: pd.DataFrame, contract: dict) -> dict:
+    """What repairing every violation found changes (each check's policy is ``fix``).
 
     Cells that are not numbers or are infinite become missing (imputed after the split), values
     out of range are clipped (unknown levels become missing), repeated rows and rows without a
     finite target are dropped. Missing values are imputed later, from the training split only.
     """
-    frame, violations = checked.frame, checked.violations
     fixes: dict[str, dict] = {"set_missing": {}, "clipped": {}, "dropped_rows": {}}
     for check in ("types", "finite"):  # "types" cells are already missing after coercion
         for column, rows in _failing_rows(violations, check).items():
-            if check == "finite":
-                frame.loc[rows, column] = np.nan
             fixes["set_missing"][column] = fixes["set_missing"].get(column, 0) + len(rows)
     for column, rows in _failing_rows(violations, "range").items():
-        spec = contract["columns"][column]
-        if spec["type"] == "numeric":
-            frame.loc[rows, column] = frame.loc[rows, column].clip(spec["min"], spec["max"])
+        if contract["columns"][column]["type"] == "numeric":
             fixes["clipped"][column] = len(rows)
         else:
-            frame.loc[rows, column] = None
             fixes["set_missing"][column] = fixes["set_missing"].get(column, 0) + len(rows)
     for check in ("target", "duplicates"):
         rows = violations.loc[violations["check"] == check, "row"].unique()
         if len(rows):
             fixes["dropped_rows"][check] = len(rows)
-            frame = frame.drop(index=[row for row in rows if row in frame.index])
-    return frame, fixes
+    return fixes
+
+
+def apply_fixes(frame: pd.DataFrame, violations: pd.DataFrame, contract: dict) -> pd.DataFrame:
+    """``frame`` (rows of the checked table) with the violations in its rows repaired, as
+    ``fix_counts`` counts them."""
+    violations = violations[violations["row"].isin(frame.index)]
+    if violations.empty:
+        return frame
+    frame = frame.copy()
+    for column, rows in _failing_rows(violations, "finite").items():
+        frame.loc[rows, column] = np.nan
+    for column, rows in _failing_rows(violations, "range").items():
+        spec = contract["columns"][column]
+        if spec["type"] == "numeric":
+            frame.loc[rows, column] = frame.loc[rows, column].clip(spec["min"], spec["max"])
+        else:
+            frame.loc[rows, column] = None
+    dropped = violations.loc[violations["check"].isin(["target", "duplicates"]), "row"]
+    return frame.drop(index=dropped.unique())
 
 
 def _failing_rows(violations: pd.DataFrame, check: str) -> dict[str, list]:
@@ -379,17 +492,20 @@ def _failing_rows(violations: pd.DataFrame, check: str) -> dict[str, list]:
     return {column: list(rows) for column, rows in selected.groupby("column")["row"]}
 
 
+def imputation_value(column: pd.Series, spec: dict) -> object:
+    """What replaces a missing value of a feature: the training median, or most frequent level."""
+    if spec["type"] == "numeric":
+        return float(column.median()) if column.notna().any() else 0.0
+    modes = column.mode()
+    return modes.iloc[0] if len(modes) else spec["levels"][0]
+
+
 def imputation_values(train: pd.DataFrame, contract: dict) -> dict[str, object]:
-    """Per feature, what replaces a missing value: the training median, or most frequent level."""
-    values = {}
-    for name in feature_names(contract):
-        column = train[name]
-        if contract["columns"][name]["type"] == "numeric":
-            values[name] = float(column.median()) if column.notna().any() else 0.0
-        else:
-            modes = column.mode()
-            values[name] = modes.iloc[0] if len(modes) else contract["columns"][name]["levels"][0]
-    return values
+    """Per feature, what replaces a missing value (``imputation_value``)."""
+    return {
+        name: imputation_value(train[name], contract["columns"][name])
+        for name in feature_names(contract)
+    }
 
 
 def impute(frame: pd.DataFrame, values: dict[str, object]) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -399,24 +515,26 @@ def impute(frame: pd.DataFrame, values: dict[str, object]) -> tuple[pd.DataFrame
     return (frame.fillna(fill) if fill else frame), {name: counts[name] for name in fill}
 
 
-def enforce_contract(
-    frame: pd.DataFrame,
+def judge(
+    table: "Table",
     contract: dict,
     *,
     on_violation: dict[str, str],
     min_rows: int,
     source: str,
     max_listed: int,
-) -> tuple[pd.DataFrame, dict]:
-    """The contract's columns of ``frame``, checked and repaired, and the data quality report.
+    quiet: bool = True,
+) -> tuple[Checked, dict]:
+    """The violations ``table`` has and the data quality report, before any row is changed.
 
     Every violation is found first; repeated rows under the ``keep`` policy are only counted
-    (``repeated_rows_kept``). If any check set to ``fail`` (or the always-fatal
-    ``columns`` check) has one, a ContractError carries the report and a summary naming each
-    column, check and rows. Otherwise the fixes are applied and counted. The report lists the
-    first ``max_listed`` violations one by one and counts all of them per check and column.
+    (``repeated_rows_kept``) and left out of the returned violations. If any check set to
+    ``fail`` (or the always-fatal ``columns`` check) has one, a ContractError carries the
+    report and a summary naming each column, check and rows. Otherwise the fixes are counted
+    (``fixed_chunks`` applies them). The report lists the first ``max_listed`` violations one
+    by one and counts all of them per check and column.
     """
-    checked = check_frame(frame, contract)
+    checked = check_table(table, contract, quiet=quiet)
     summary = summarise(checked.violations)
     policy = {"columns": "fail", **on_violation}
     failing = [
@@ -424,7 +542,7 @@ def enforce_contract(
     ]
     report = {
         "source": source,
-        "n_rows_in": len(frame),
+        "n_rows_in": checked.n_rows,
         "passed": not failing,
         "failed_checks": failing,
         "policy": policy,
@@ -449,15 +567,57 @@ def enforce_contract(
     report["repeated_rows_kept"] = (
         report["checks"]["duplicates"] if policy["duplicates"] == "keep" else 0
     )
-    fixed, report["fixes"] = apply_fixes(checked, contract)
-    report["n_rows_out"] = len(fixed)
-    if len(fixed) < min_rows:
+    report["fixes"] = fix_counts(checked.violations, contract)
+    dropped = checked.violations.loc[
+        checked.violations["check"].isin(["target", "duplicates"]), "row"
+    ]
+    report["n_rows_out"] = checked.n_rows - dropped.nunique()
+    if report["n_rows_out"] < min_rows:
         report["passed"], report["failed_checks"] = False, ["min_rows"]
         raise ContractError(
-            f"{source}: {len(fixed)} rows left after the fixes, fewer than prepare.min_rows="
-            f"{min_rows}",
+            f"{source}: {report['n_rows_out']} rows left after the fixes, fewer than "
+            f"prepare.min_rows={min_rows}",
             report=report,
         )
+    return checked, report
+
+
+def fixed_chunks(
+    table: "Table", contract: dict, checked: Checked, *, quiet: bool = True
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``table`` normalised and repaired as ``judge`` decided, a chunk at a time."""
+    from regpipe.tables import progress
+
+    with progress(table.n_chunks, "fixing and splitting", quiet=quiet) as bar:
+        for chunk in table.chunks(checked.columns):
+            yield apply_fixes(coerce(chunk, contract)[0], checked.violations, contract)
+            bar.update()
+
+
+def enforce_contract(
+    frame: pd.DataFrame,
+    contract: dict,
+    *,
+    on_violation: dict[str, str],
+    min_rows: int,
+    source: str,
+    max_listed: int,
+    chunk_rows: int | None = None,
+) -> tuple[pd.DataFrame, dict]:
+    """The contract's columns of ``frame``, checked and repaired (``judge``), and the report:
+    prepare's own steps on a frame in memory, ``chunk_rows`` rows at a time (default: one)."""
+    from regpipe.tables import Table
+
+    table = Table(frame, chunk_rows or max(len(frame), 1))
+    checked, report = judge(
+        table,
+        contract,
+        on_violation=on_violation,
+        min_rows=min_rows,
+        source=source,
+        max_listed=max_listed,
+    )
+    fixed = pd.concat(list(fixed_chunks(table, contract, checked)))
     return fixed.reset_index(drop=True), report
 
 

@@ -168,27 +168,38 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
     return frame.set_axis(header, axis="columns")
 
 
-def split_train_test(
-    frame: pd.DataFrame, *, test_size: float, random_state: int, min_test_rows: int = 1
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """scikit-learn's shuffled train/test split; the row order within each part is sklearn's.
+def split_indices(
+    n_rows: int, *, test_size: float, random_state: int, min_test_rows: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's shuffled train/test split of ``n_rows`` rows: the positions of the
+    training rows and of the test rows, each in sklearn's order.
 
     A test split under ``min_test_rows`` is refused: the gate's verdict would rest on a few rows.
     """
     from sklearn.model_selection import train_test_split
 
-    if round(len(frame) * test_size) < 1 or round(len(frame) * (1 - test_size)) < 2:
-        raise UserError(
-            f"prepare.test_size={test_size} leaves an empty part with {len(frame)} rows"
-        )
-    train, test = train_test_split(frame, test_size=test_size, random_state=random_state)
+    if round(n_rows * test_size) < 1 or round(n_rows * (1 - test_size)) < 2:
+        raise UserError(f"prepare.test_size={test_size} leaves an empty part with {n_rows} rows")
+    train, test = train_test_split(
+        np.arange(n_rows), test_size=test_size, random_state=random_state
+    )
     if len(test) < min_test_rows:
         raise UserError(
-            f"prepare.test_size={test_size} of {len(frame)} rows gives a test split of "
+            f"prepare.test_size={test_size} of {n_rows} rows gives a test split of "
             f"{len(test)} rows, fewer than prepare.min_test_rows={min_test_rows}; raise "
             "prepare.test_size or lower prepare.min_test_rows"
         )
-    return train.reset_index(drop=True), test.reset_index(drop=True)
+    return train, test
+
+
+def split_train_test(
+    frame: pd.DataFrame, *, test_size: float, random_state: int, min_test_rows: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``split_indices`` applied to ``frame``: the training and test rows, in sklearn's order."""
+    train, test = split_indices(
+        len(frame), test_size=test_size, random_state=random_state, min_test_rows=min_test_rows
+    )
+    return frame.iloc[train].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
 
 
 def source_chunks(params: "Generate", *, target: str) -> tuple[Iterator[pd.DataFrame], dict]:

@@ -307,24 +307,25 @@ def _model_versions(client, name: str) -> dict[str, object]:
 
 def _add_model_version(client, name: str, repo: Path, version, run) -> None:
     """A version holding the verified model file and the card committed at the tag."""
-    card = registry.model_card_at(repo, version.rev)
+    where = f"{version.tag} ({version.rev[:12]})"
+    card = registry.model_card_at(repo, version.rev, label=where)
     with tempfile.TemporaryDirectory(prefix="regpipe-mlflow-") as folder:
         note = ""
         try:
             registry.fetch_model(repo, version=version.version, out_dir=Path(folder))
         except UserError as error:  # the bytes are neither in the cache nor on the remote
             note = f" The model file is not attached: {error}."
-        (Path(folder) / "model_card.json").write_text(json.dumps(card, indent=2))
+        card_path = pipeline_paths(repo, version.rev).model_card
+        (Path(folder) / "model_card.json").write_bytes(git_bytes(repo, version.rev, card_path))
         client.log_artifacts(run.info.run_id, folder, artifact_path="model")
-    metrics = card.get("test_metrics") or {}
     client.create_model_version(
         name,
         source=f"{run.info.artifact_uri}/model",
         run_id=run.info.run_id,
         tags={VERSION_TAG: version.version, "git.revision": version.rev},
         description=(
-            f"{registry.ARTIFACT}@{version.version} at {version.rev[:12]}: {card.get('model')}, "
-            f"test RMSE {metrics.get('rmse')}, R² {metrics.get('r2')}.{note}"
+            f"{where}: {card.model}, test RMSE {card.test_metrics.rmse}, "
+            f"R² {card.test_metrics.r2}.{note}"
         ),
     )
 

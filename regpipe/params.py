@@ -148,6 +148,9 @@ class Prepare(Section):
     max_levels: Annotated[int, Field(ge=2)] = Field(
         50, description="levels a text column may have to be inferred categorical"
     )
+    chunk_rows: Annotated[int, Field(ge=1)] = Field(
+        1_000_000, description="rows read, checked and written at a time: bounds the memory"
+    )
 
     @model_validator(mode="after")
     def _target_kept(self) -> "Prepare":

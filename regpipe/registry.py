@@ -15,7 +15,6 @@ signature that `git tag -v` verifies against that file; `register/promote --sign
 """
 
 import hashlib
-import json
 import re
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 from regpipe.errors import UserError
 from regpipe.io import atomic_path, loads_safe_model, sha256_file
 from regpipe.pipeline_paths import pipeline_paths
+from regpipe.reports import Evaluation, ModelCard, committed_report
 
 ARTIFACT = "champion"
 
@@ -48,7 +48,7 @@ class ModelRef:
     rev: str
     path: Path
     sha256: str
-    card: dict
+    card: ModelCard
     model: object
 
 
@@ -69,9 +69,9 @@ class Version:
         return f"{ARTIFACT}@{self.version}"
 
     @cached_property
-    def evaluation(self) -> dict:
+    def evaluation(self) -> Evaluation:
         """metrics/evaluate.json as committed at the version's revision (read when first asked)."""
-        return evaluation_at(self.repo, self.rev)
+        return evaluation_at(self.repo, self.rev, label=f"{self.tag} ({self.rev[:12]})")
 
 
 def git(repo: str | Path, *args: str) -> str:
@@ -82,19 +82,17 @@ def git(repo: str | Path, *args: str) -> str:
     return result.stdout
 
 
-def committed_json(repo: str | Path, rev: str, path: str) -> dict:
-    """A JSON file as committed at ``rev`` (metrics live in git, so `git show` is the record)."""
-    return json.loads(git(repo, "show", f"{rev}:{path}"))
-
-
-def evaluation_at(repo: str | Path, rev: str) -> dict:
+def evaluation_at(repo: str | Path, rev: str, label: str | None = None) -> Evaluation:
     """The evaluate stage's metrics as committed at ``rev``, where that rev's dvc.yaml puts them."""
-    return committed_json(repo, rev, pipeline_paths(repo, rev).evaluate_metrics)
+    path = pipeline_paths(repo, rev).evaluate_metrics
+    return committed_report(Evaluation, repo, rev, path, label=label)
 
 
-def model_card_at(repo: str | Path, rev: str) -> dict:
-    """The champion's model card as committed at ``rev``."""
-    return committed_json(repo, rev, pipeline_paths(repo, rev).model_card)
+def model_card_at(repo: str | Path, rev: str, label: str | None = None) -> ModelCard:
+    """The champion's model card as committed at ``rev``; one that does not fit is refused in
+    one line naming the file and ``label`` (the version) or the revision."""
+    path = pipeline_paths(repo, rev).model_card
+    return committed_report(ModelCard, repo, rev, path, label=label)
 
 
 def _gto(function, *args, **kwargs):
@@ -259,9 +257,9 @@ def fetch_model(
     if isinstance(allowed_signers, _FromParams):
         allowed_signers = trust_root(repo)
     found = trusted_version(repo, version=version, stage=stage, allowed_signers=allowed_signers)
-    card = model_card_at(repo, found.rev)
-    where = f"{ARTIFACT}@{found.version} ({found.rev[:12]})"
-    if not card.get("skops_sha256"):
+    where = f"{found.tag} ({found.rev[:12]})"
+    card = model_card_at(repo, found.rev, label=where)
+    if not card.skops_sha256:
         raise UserError(
             f"{where} has no skops model (registered before it existed) and is never unpickled "
             "here: re-register it from a commit built by `dvc repro`"
@@ -269,10 +267,10 @@ def fetch_model(
     path = pipeline_paths(repo, found.rev).safe_champion
     data = read_output(repo, path, rev=found.rev, tag=found.tag)
     digest = hashlib.sha256(data).hexdigest()
-    if digest != card["skops_sha256"]:
+    if digest != card.skops_sha256:
         raise UserError(
             f"{path} at {where}: refusing the model: sha256 {digest} differs from the model "
-            f"card's skops_sha256 {card['skops_sha256']}"
+            f"card's skops_sha256 {card.skops_sha256}"
         )
     model = loads_safe_model(data, f"{path} at {where}")
     target = Path(out_dir) / f"{ARTIFACT}-{found.version}.skops"
@@ -362,10 +360,9 @@ def _refuse_unless_clean(repo: str | Path) -> None:
         )
 
 
-def _refuse_failed_gate(evaluation: dict, what: str) -> None:
-    gate = evaluation.get("gate", {})
-    if not gate.get("passed"):
-        reasons = "; ".join(gate.get("reasons") or ["no gate verdict in the evaluate metrics"])
+def _refuse_failed_gate(evaluation: Evaluation, what: str) -> None:
+    if not evaluation.gate.passed:
+        reasons = "; ".join(evaluation.gate.reasons or ["no reason recorded"])
         raise UserError(f"refusing to {what}: the quality gate failed: {reasons}")
 
 
@@ -518,6 +515,7 @@ def checkout(
             f"checking out would lose them: {', '.join(unsaved)}; `dvc commit` them to keep "
             "them, or --force to discard"
         )
+    card = model_card_at(repo, found.rev, label=f"{found.tag} ({found.rev[:12]})")  # before moving
     git(repo, "checkout", "--quiet", found.tag)
     try:
         with Repo(str(repo)) as dvc_repo:
@@ -529,7 +527,7 @@ def checkout(
             f"{_first_line(error)} (`dvc status -c` lists them)"
         ) from None
     model = Path(repo) / pipeline_paths(repo, found.rev).artifact(ARTIFACT)
-    if sha256_file(model) != model_card_at(repo, found.rev).get("sha256"):
+    if sha256_file(model) != card.sha256:
         raise UserError(f"{model}: sha256 differs from the model card after dvc checkout")
     return found
 

@@ -9,22 +9,37 @@ from pathlib import Path
 
 from regpipe import registry
 from regpipe.errors import UserError, run
+from regpipe.reports import report_data
 
 
 def _summary(item: registry.Version) -> dict:
-    """One version as list/show print it: the champion's test metrics, baseline and gate."""
-    evaluation = item.evaluation
-    champion = evaluation.get("champion")
-    gate = evaluation.get("gate", {})
-    return {
+    """One version as list/show print it: the champion's test metrics, baseline and gate.
+
+    A version whose committed evaluate metrics do not fit (an older pipeline's, an edited file)
+    is listed with the reason instead of stopping the listing.
+    """
+    row = {
         "version": item.version,
         "created_at": item.created_at,
         "rev": item.rev,
         "stages": list(item.stages),
-        "champion": champion,
-        "metrics": evaluation.get("models", {}).get(champion, {}),
-        "baseline": evaluation.get("models", {}).get("baseline", {}),
-        "gate": {key: gate.get(key) for key in ("passed", "reasons", "min_improvement", "min_r2")},
+    }
+    try:
+        evaluation = item.evaluation
+    except UserError as error:
+        return row | {"champion": None, "metrics": {}, "baseline": {}, "error": str(error)}
+    gate = evaluation.gate
+    baseline = evaluation.models.get("baseline")
+    return row | {
+        "champion": evaluation.champion,
+        "metrics": report_data(evaluation.models[evaluation.champion]),
+        "baseline": report_data(baseline) if baseline else {},
+        "gate": {
+            "passed": gate.passed,
+            "reasons": gate.reasons,
+            "min_improvement": gate.min_improvement,
+            "min_r2": gate.min_r2,
+        },
     }
 
 
@@ -37,17 +52,19 @@ def _print_table(items: list[registry.Version]) -> None:
     for item in items:
         row = _summary(item)
         metrics, baseline = row["metrics"], row["baseline"]
-        verdict = (
-            "passed"
-            if row["gate"]["passed"]
-            else "FAILED: " + "; ".join(row["gate"]["reasons"] or [])
-        )
+        if "error" in row:
+            verdict = f"UNREADABLE: {row['error']}"
+        elif row["gate"]["passed"]:
+            verdict = "passed"
+        else:
+            verdict = "FAILED: " + "; ".join(row["gate"]["reasons"])
+        r2 = metrics.get("r2")
         print(
             f"{item.version:<10} {item.created_at:<25} {item.rev[:7]:<8} "
             f"{','.join(item.stages) or '-':<12} {row['champion'] or '-':<6} "
             f"{metrics.get('rmse', float('nan')):>8.3f} {metrics.get('mae', float('nan')):>8.3f} "
-            f"{metrics.get('r2', float('nan')):>6.3f} {baseline.get('rmse', float('nan')):>9.3f}"
-            f"  {verdict}"
+            f"{float('nan') if r2 is None else r2:>6.3f} "
+            f"{baseline.get('rmse', float('nan')):>9.3f}  {verdict}"
         )
 
 
@@ -122,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             _print_table(items)
     elif args.command == "show":
         item = registry.find_version(repo, version=args.version, stage=args.stage)
-        print(json.dumps({**_summary(item), "evaluation": item.evaluation}, indent=2))
+        evaluation = report_data(item.evaluation)  # one that does not fit is refused here
+        print(json.dumps(_summary(item) | {"evaluation": evaluation}, indent=2))
     elif args.command == "rollback":
         item = registry.rollback(repo, stage=args.stage, to=args.to, sign=args.sign)
         print(f"{args.stage}: rolled back to {registry.ARTIFACT}@{item.version} ({item.rev[:12]})")

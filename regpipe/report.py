@@ -9,16 +9,15 @@ found again on the next push by MARKER; ``make report`` runs the same thing loca
 """
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from regpipe.errors import UserError, run
+from regpipe.errors import run
 from regpipe.io import atomic_path
 from regpipe.params import load_params
 from regpipe.pipeline_paths import pipeline_paths
-from regpipe.reports import Evaluation, parse_report, read_report
+from regpipe.reports import Evaluation, committed_report, read_report
 from regpipe.tools import run_tool
 
 MARKER = "<!-- regpipe-report -->"
@@ -61,11 +60,7 @@ def base_evaluation(base: str) -> Evaluation:
     """The base commit's evaluate metrics, from git (metrics are committed), where the base's
     dvc.yaml puts them."""
     path = pipeline_paths(rev=base).evaluate_metrics
-    text = run_tool("git", "show", f"{base}:{path}")
-    try:
-        return parse_report(Evaluation, json.loads(text), f"{base}:{path}")
-    except json.JSONDecodeError as error:
-        raise UserError(f"{base}:{path}: not valid JSON: {error}") from None
+    return committed_report(Evaluation, Path.cwd(), base, path, label=base)
 
 
 def render(

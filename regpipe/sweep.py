@@ -1,4 +1,5 @@
-"""regpipe-sweep: the leaderboard of an alpha sweep, read from `dvc exp show --json`.
+"""regpipe-sweep: the leaderboard of an alpha sweep: its experiments listed by `dvc exp show
+--json`, their metrics read from the files committed at each experiment's revision.
 
 A sweep is the set of experiments DVC ran from one baseline commit (``dvc exp run --queue -S
 'train_ridge.alpha=0.1,1,10'`` then ``dvc queue start``). This command ranks the finished ones
@@ -20,9 +21,8 @@ import yaml
 
 from regpipe.errors import UserError, run
 from regpipe.io import atomic_path, write_table
-from regpipe.params import PARAMS_FILE
-from regpipe.pipeline_paths import PipelinePaths, pipeline_paths
-from regpipe.reports import Evaluation, TrainMetrics, parse_report
+from regpipe.pipeline_paths import pipeline_paths
+from regpipe.reports import Evaluation, TrainMetrics, committed_report
 from regpipe.tools import run_tool
 
 UNFINISHED = {"queued", "running"}
@@ -38,7 +38,7 @@ class Trial:
     alpha: float
     cv_rmse_mean: float
     test_rmse: float
-    test_r2: float
+    test_r2: float | None
     champion: str
     gate_passed: bool
 
@@ -68,22 +68,44 @@ def _log_error(executor: dict | None) -> str:
     return " ".join(message)
 
 
-def parse_experiments(shown: list[dict], param: str, paths: PipelinePaths) -> Sweep:
+def read_trial(repo: Path, name: str, rev: str, param: str) -> Trial:
+    """An experiment's trial from the metrics files committed at its revision (an experiment is
+    a commit under refs/exps), where that revision's dvc.yaml puts them.
+
+    ``dvc exp show --json`` also carries metrics, but leaves null values and empty lists out;
+    the files themselves are the record, read whole and checked against their typed models.
+    """
+    section = param.split(".")[0]
+    paths = pipeline_paths(repo, rev)
+    label = f"experiment {name} ({rev[:12]})"
+    evaluation = committed_report(Evaluation, repo, rev, paths.evaluate_metrics, label=label)
+    training = committed_report(TrainMetrics, repo, rev, paths.train_metrics(section), label=label)
+    test = evaluation.models[section.removeprefix("train_")]
+    return Trial(
+        name=name,
+        alpha=training.alpha,  # the swept value, or the one the CV search chose
+        cv_rmse_mean=training.cv_rmse_mean,
+        test_rmse=test.rmse,
+        test_r2=test.r2,
+        champion=evaluation.champion,
+        gate_passed=evaluation.gate.passed,
+    )
+
+
+def parse_experiments(shown: list[dict], param: str, repo: Path) -> Sweep:
     """The sweep of ``param`` among the experiments of the first baseline commit listed.
 
-    ``shown`` is the parsed output of ``dvc exp show --json``: a list of baselines (the
-    workspace first), each with ``experiments``, each holding ``revs`` with params and metrics
-    keyed by the files ``paths`` (the pipeline's dvc.yaml) names.
+    ``shown`` is the parsed output of ``dvc exp show --json`` (a list of baselines, the
+    workspace first, each with ``experiments`` holding ``revs``): it says which experiments
+    exist, their names, revisions and states; each finished one's metrics are read from git
+    in ``repo`` (:func:`read_trial`). One whose files are missing or do not fit is failed.
     """
     if param not in SWEEPABLE:
         raise UserError(f"cannot summarise a sweep of {param!r}; choose one of {SWEEPABLE}")
-    section, key = param.split(".")
-    model = section.removeprefix("train_")
     baselines = [entry for entry in shown if entry["rev"] != "workspace"]
     if not baselines:
         raise UserError("`dvc exp show` lists no commit: commit the pipeline first")
     baseline = baselines[0]
-    evaluate_file = paths.evaluate_metrics
     finished, failed, unfinished = [], {}, []
     for experiment in baseline.get("experiments") or []:
         executor = experiment.get("executor")
@@ -92,30 +114,13 @@ def parse_experiments(shown: list[dict], param: str, paths: PipelinePaths) -> Sw
             name = exp_rev.get("name") or exp_rev["rev"][:7]
             if state in UNFINISHED:
                 unfinished.append(name)
-                continue
-            data = exp_rev.get("data") or {}
-            metrics = data.get("metrics") or {}
-            if state == "failed" or exp_rev.get("error") or evaluate_file not in metrics:
+            elif state == "failed" or exp_rev.get("error"):
                 failed[name] = _log_error(executor)
-                continue
-            params = data["params"][PARAMS_FILE.name]["data"]
-            evaluation = parse_report(Evaluation, metrics[evaluate_file]["data"], name)
-            training_file = paths.train_metrics(section)
-            training = parse_report(TrainMetrics, metrics[training_file]["data"], name)
-            alpha = params[section][key]
-            if alpha is None:  # the baseline's CV search: report the alpha it chose
-                alpha = training.alpha
-            finished.append(
-                Trial(
-                    name=name,
-                    alpha=float(alpha),
-                    cv_rmse_mean=training.cv_rmse_mean,
-                    test_rmse=evaluation.models[model].rmse,
-                    test_r2=evaluation.models[model].r2,
-                    champion=evaluation.champion,
-                    gate_passed=evaluation.gate.passed,
-                )
-            )
+            else:
+                try:
+                    finished.append(read_trial(repo, name, exp_rev["rev"], param))
+                except UserError as error:
+                    failed[name] = str(error)
     finished.sort(key=lambda trial: (trial.cv_rmse_mean, trial.alpha))
     return Sweep(baseline["rev"], finished, failed, unfinished)
 
@@ -142,6 +147,10 @@ def sweep_edge(sweep: Sweep) -> str | None:
     )
 
 
+def _r2(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"  # null: undefined on a 1-row split
+
+
 def leaderboard(sweep: Sweep, param: str) -> str:
     """A plain-text table, best CV RMSE first, then the failed and unfinished experiments."""
     header = f"{'rank':>4}  {'experiment':<20} {param:>18} {'CV RMSE':>9} {'test RMSE':>9} "
@@ -150,7 +159,7 @@ def leaderboard(sweep: Sweep, param: str) -> str:
     for rank, trial in enumerate(sweep.finished, start=1):
         rows.append(
             f"{rank:>4}  {trial.name:<20} {trial.alpha:>18.6g} {trial.cv_rmse_mean:>9.4f} "
-            f"{trial.test_rmse:>9.4f} {trial.test_r2:>8.4f}  {trial.champion:<8}  "
+            f"{trial.test_rmse:>9.4f} {_r2(trial.test_r2):>8}  {trial.champion:<8}  "
             f"{'passed' if trial.gate_passed else 'FAILED'}"
         )
     edge = sweep_edge(sweep)
@@ -216,7 +225,7 @@ def main() -> None:
         shown = wait_for_queue(repo, args.poll_seconds, args.rev)
     else:
         shown = exp_show(repo, args.rev)
-    sweep = parse_experiments(shown, args.param, pipeline_paths(repo))
+    sweep = parse_experiments(shown, args.param, repo)
     if not sweep.finished and not sweep.unfinished:
         problem = "every experiment failed" if sweep.failed else "no experiments"
         raise UserError(

@@ -18,16 +18,9 @@ from regpipe.drift import (
     summary,
 )
 from regpipe.errors import UserError, run
-from regpipe.io import (
-    ParquetColumns,
-    load_safe_model,
-    read_json,
-    read_table,
-    write_json,
-    write_table,
-)
+from regpipe.io import ParquetColumns, load_safe_model, read_json, read_table, write_table
 from regpipe.params import load_params
-from regpipe.reports import ModelCard, read_report
+from regpipe.reports import ConceptDrift, ModelCard, read_report, write_report
 
 
 def main() -> None:
@@ -61,7 +54,7 @@ def main() -> None:
     )
     X, y, reason = concept_rows(current, features, target)
     if reason:
-        concept = {"drift": None, "reason": reason}
+        concept = ConceptDrift(drift=None, reason=reason)
     else:
         card = read_report(ModelCard, args.model_card)
         model = load_safe_model(args.champion, sha256=card.skops_sha256)
@@ -81,11 +74,11 @@ def main() -> None:
         concept=concept,
         columns=columns,
     )
-    write_json(report, args.out_metrics)
+    write_report(report, args.out_metrics)
     plot = distribution_table(reference, current, columns, n_bins=params.plot_bins)
     write_table(plot, args.out_plot)
     print(summary(report))
-    if params.fail_on_drift and (report["dataset"]["drift"] or concept["drift"]):
+    if params.fail_on_drift and (report.dataset.drift or report.concept.drift):
         raise UserError(f"drift detected (drift.fail_on_drift is true); see {args.out_metrics}")
 
 

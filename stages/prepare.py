@@ -1,41 +1,54 @@
-"""prepare: enforce the data contract, split train/test, impute, record the training statistics."""
+"""prepare: enforce the data contract, split train/test, impute, record the training statistics.
+
+The raw table is read ``prepare.chunk_rows`` rows at a time (and one column at a time where an
+exact whole-column figure needs it), so memory is bounded by a few chunks plus a few bytes a
+row, whatever the table's size; the outputs are the ones the whole table in memory gives.
+"""
 
 import argparse
+import sys
+import time
 from pathlib import Path
 
 from regpipe.contract import (
     ContractError,
-    enforce_contract,
-    impute_splits,
+    feature_names,
+    fixed_chunks,
+    imputation_value,
+    impute,
     infer_contract,
+    judge,
     leave_out_columns,
     read_contract,
     training_statistics,
     write_contract,
 )
-from regpipe.data import split_train_test
+from regpipe.data import split_indices
 from regpipe.errors import run
-from regpipe.io import describe_table, read_table, write_json, write_table
+from regpipe.io import describe_table, write_json
 from regpipe.params import load_params
+from regpipe.tables import ShuffledSplit, Table, progress
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", required=True)
     parser.add_argument("--contract", required=True, type=Path, help="read, or inferred if absent")
-    parser.add_argument("--out-train", required=True)
-    parser.add_argument("--out-test", required=True)
+    parser.add_argument("--out-train", required=True, type=Path)
+    parser.add_argument("--out-test", required=True, type=Path)
     parser.add_argument("--out-stats", required=True)
     parser.add_argument("--out-quality", required=True)
     args = parser.parse_args()
 
+    started = time.perf_counter()
     params = load_params("prepare")
-    frame = read_table(args.data)
+    table = Table(args.data, params.chunk_rows)
+    quiet = table.n_chunks == 1  # progress bars only for a table of several chunks
     inferred = not args.contract.exists()
     # An existing contract already says what the features are: ids are looked for only when
     # inferring one.
-    frame, left_out = leave_out_columns(
-        frame,
+    table, left_out = leave_out_columns(
+        table,
         drop_columns=params.drop_columns,
         detect_ids=params.detect_ids and inferred,
         target=params.target,
@@ -43,7 +56,7 @@ def main() -> None:
     )
     if inferred:
         contract = infer_contract(
-            frame,
+            table,
             target=params.target,
             max_missing=params.max_missing,
             max_levels=params.max_levels,
@@ -53,34 +66,74 @@ def main() -> None:
         for name in params.drop_columns:
             contract["columns"].pop(name, None)
     try:
-        frame, report = enforce_contract(
-            frame,
+        checked, report = judge(
+            table,
             contract,
             on_violation=params.on_violation.model_dump(),
             min_rows=params.min_rows,
             source=describe_table(args.data),
             max_listed=params.max_listed_violations,
+            quiet=quiet,
         )
     except ContractError as error:
         write_json(error.report, args.out_quality)
         raise
     report["columns_left_out"] = left_out
-    train, test = split_train_test(
-        frame,
+    n_rows = report["n_rows_out"]
+    train_rows, test_rows = split_indices(
+        n_rows,
         test_size=params.test_size,
         random_state=params.random_state,
         min_test_rows=params.min_test_rows,
     )
-    del frame  # at 10M rows, one copy fewer at the peak
-    statistics = training_statistics(train, contract)  # before imputing: true missing counts
-    train, test, report["fixes"]["imputed"] = impute_splits(train, test, contract)
-    if inferred:
-        write_contract(contract, args.contract)
-        print(f"prepare: inferred the data contract from {args.data}; commit {args.contract}")
-    write_table(train, args.out_train)
-    write_table(test, args.out_test)
+    parts = {"train": train_rows, "test": test_rows}
+    with ShuffledSplit(
+        parts, n_rows, bucket_rows=params.chunk_rows, folder=args.out_train.parent
+    ) as split:
+        del train_rows, test_rows, parts
+        start = 0
+        for chunk in fixed_chunks(table, contract, checked, quiet=quiet):
+            split.add(chunk, start)
+            start += len(chunk)
+        # statistics before imputing (true missing counts), from the training split only
+        statistics, fill = {}, {}
+        with progress(
+            len(checked.columns), "training statistics", quiet=quiet, unit="column"
+        ) as bar:
+            for name in checked.columns:
+                column = split.column("train", name)
+                statistics.update(training_statistics(column.to_frame(), contract))
+                if name != contract["target"]:
+                    fill[name] = imputation_value(column, contract["columns"][name])
+                bar.update()
+        fill = {name: fill[name] for name in feature_names(contract)}
+        imputed = {}
+        for part, path in (("train", args.out_train), ("test", args.out_test)):
+            counts = dict.fromkeys(fill, 0)
+
+            def impute_counting(frame, counts=counts):  # noqa: ANN001, ANN202
+                frame, found = impute(frame, fill)
+                for name, count in found.items():
+                    counts[name] += count
+                return frame
+
+            with progress(split.n_buckets(part), f"writing {part}", quiet=quiet) as bar:
+                split.write(part, path, impute_counting, bar.update)
+            imputed[part] = {name: count for name, count in counts.items() if count}
+        report["fixes"]["imputed"] = imputed
+        if inferred:
+            write_contract(contract, args.contract)
+            print(f"prepare: inferred the data contract from {args.data}; commit {args.contract}")
+        split.commit()
     write_json(statistics, args.out_stats)
     write_json(report, args.out_quality)
+    if not quiet:
+        print(
+            f"prepare: {report['n_rows_in']:,} rows checked in {table.n_chunks} chunks of "
+            f"{params.chunk_rows:,}, {n_rows:,} kept: {split.sizes['train']:,} train, "
+            f"{split.sizes['test']:,} test, in {time.perf_counter() - started:.0f} s",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from regpipe.contract import training_statistics
+from regpipe.evaluation import model_spec, regression_metrics
 from regpipe.io import save_model, save_safe_model, sha256_file, write_json
 from regpipe.models import coefficients
 from regpipe.pipeline_paths import DVC_YAML, pipeline_paths
+from regpipe.reports import BiasVariance, Gate, LeaderboardRow, Metrics, ModelCard, write_report
 from tests.helpers import ROOT, command_env, free_port
 
 FEATURES = ["age", "bmi", "bp"]
@@ -41,6 +43,52 @@ def tiny_workspace(path: Path, *, max_batch: int = 50, max_body_bytes: int = 409
     )
 
 
+def model_card(
+    model: Pipeline, frame: pd.DataFrame, *, sha256: str, skops_sha256: str
+) -> ModelCard:
+    """A valid card for ``model``, its metrics measured on ``frame`` (the tests have no test
+    split): the champion against the mean's baseline, no CV and no bootstrap."""
+    y = frame["target"].to_numpy()
+    scores = Metrics(**regression_metrics(y, model.predict(frame.drop(columns="target"))))
+    baseline = Metrics(**regression_metrics(y, np.full(len(y), y.mean())))
+    kind, alpha = model_spec(model)
+    row = {"test_rmse": scores.rmse, "test_mae": scores.mae, "test_r2": scores.r2}
+    return ModelCard(
+        artifact="champion",
+        model=kind,
+        sha256=sha256,
+        skops_sha256=skops_sha256,
+        data_sha256={},
+        alpha=None if kind == "ols" else alpha,
+        cv_rmse_mean=scores.rmse,
+        test_metrics=scores,
+        baseline_metrics=baseline,
+        gate=Gate(
+            passed=True,
+            reasons=[],
+            improvement_over_baseline=1 - scores.rmse / baseline.rmse,
+            min_improvement=0.1,
+            min_r2=0.4,
+        ),
+        cv_metrics=scores,
+        n_bootstrap=0,
+        bias_variance=BiasVariance(
+            expected_mse=scores.rmse**2,
+            bias_sq_plus_noise=scores.rmse**2,
+            bias_sq=0.0,
+            variance=0.0,
+            noise=scores.rmse**2,
+        ),
+        leaderboard=[
+            LeaderboardRow(
+                model=kind, **row, cv_rmse=scores.rmse, cv_mae=scores.mae, cv_r2=scores.r2
+            ),
+        ],
+        coef=coefficients(model),
+        zero_features=[],
+    )
+
+
 def write_workspace(
     path: Path,
     model: Pipeline,
@@ -58,16 +106,13 @@ def write_workspace(
     paths = pipeline_paths(path)
     save_model(model, path / paths.champion)
     save_safe_model(model, path / paths.safe_champion)
-    card = {
-        "artifact": "champion",
-        "model": "ols",
-        "sha256": sha256_file(path / paths.champion),
-        "skops_sha256": sha256_file(path / paths.safe_champion),
-        "test_metrics": {"rmse": 0.0, "mae": 0.0, "r2": 1.0},
-        "gate": {"passed": True, "reasons": []},
-        "coef": coefficients(model),
-    }
-    write_json(card, path / paths.model_card)
+    card = model_card(
+        model,
+        frame,
+        sha256=sha256_file(path / paths.champion),
+        skops_sha256=sha256_file(path / paths.safe_champion),
+    )
+    write_report(card, path / paths.model_card)
     stats = training_statistics(frame, contract)
     write_json(stats, path / paths.train_stats)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -67,7 +67,7 @@ def test_fetch_release_checks_tag_gate_and_hash(repo_copy: Path, tmp_path: Path)
 
     # A version whose gate failed, tagged with GTO directly (regpipe-registry would refuse it).
     evaluation = json.loads((repo / pipeline_paths(repo).evaluate_metrics).read_text())
-    evaluation["gate"] = {"passed": False, "reasons": ["test R² 0.1 below the minimum 0.4"]}
+    evaluation["gate"] |= {"passed": False, "reasons": ["test R² 0.1 below the minimum 0.4"]}
     (repo / pipeline_paths(repo).evaluate_metrics).write_text(json.dumps(evaluation))
     commit_all(repo, "a failed gate")
     time.sleep(1.1)  # GTO orders tags by their whole-second dates

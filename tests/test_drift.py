@@ -22,6 +22,7 @@ from regpipe.drift import (
     dataset_verdict,
     default_test,
     distribution_table,
+    drift_report,
     jensenshannon,
     psi,
     read_current,
@@ -30,6 +31,14 @@ from regpipe.drift import (
 )
 from regpipe.errors import UserError
 from regpipe.params import load_params
+from regpipe.reports import (
+    ColumnDrift,
+    ConceptDrift,
+    DriftReport,
+    read_report,
+    report_data,
+    write_report,
+)
 from tests.helpers import PARAMS, edit_params, sh
 
 FEATURES = ["a", "b", "c", "few", "binary", "color"]
@@ -104,7 +113,7 @@ def test_each_scenario_gives_the_expected_verdicts(scenario: str, n_samples: int
     )
     columns = data_drift(reference, current, FEATURES, **SETTINGS)
 
-    assert sorted(name for name, result in columns.items() if result["drift"]) == expected_drifted
+    assert sorted(name for name, result in columns.items() if result.drift) == expected_drifted
     small = n_samples <= 1000
     expected_tests = {
         "a": "ks" if small else "wasserstein",
@@ -112,15 +121,15 @@ def test_each_scenario_gives_the_expected_verdicts(scenario: str, n_samples: int
         "binary": "z" if small else "jensenshannon",
         "color": "chisquare" if small else "jensenshannon",
     }
-    assert {name: columns[name]["test"] for name in expected_tests} == expected_tests
+    assert {name: columns[name].test for name in expected_tests} == expected_tests
     for result in columns.values():
-        score = result["p_value"] if small else result["distance"]
-        assert (result["p_value"] is None) is (not small) and score is not None
+        score = result.p_value if small else result.distance
+        assert (result.p_value is None) is (not small) and score is not None
 
     verdict = dataset_verdict(columns, drift_share=0.3)
-    assert verdict["drift"] is (len(expected_drifted) / len(FEATURES) >= 0.3)
+    assert verdict.drift is (len(expected_drifted) / len(FEATURES) >= 0.3)
 
-    missing = {name: result["missing_current"] for name, result in columns.items()}
+    missing = {name: result.missing_current for name, result in columns.items()}
     assert missing["c"] == pytest.approx(0.3 if scenario == "missing values" else 0.0, abs=0.05)
 
     X, y, reason = concept_rows(current, ["a", "b", "c"], "y")
@@ -129,29 +138,29 @@ def test_each_scenario_gives_the_expected_verdicts(scenario: str, n_samples: int
         np.sqrt(np.mean((reference["y"] - linear_predictions(reference, reference)) ** 2))
     )
     concept = concept_drift(y, linear_predictions(reference, X), test_rmse=test_rmse, **CONCEPT)
-    assert concept["drift"] is expected_concept
-    low, high = concept["rmse_interval"]
-    assert low <= concept["rmse_current"] <= high
+    assert concept.drift is expected_concept
+    low, high = concept.rmse_interval
+    assert low <= concept.rmse_current <= high
 
 
 def test_concept_interval_of_a_large_batch_is_subsampled_and_still_covers() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=300_000)
     worse = concept_drift(y, y + rng.normal(scale=1.3, size=len(y)), test_rmse=1.0, **CONCEPT)
-    low, high = worse["rmse_interval"]
-    assert low < worse["rmse_current"] < high and high - low < 0.02
-    assert worse["drift"] is True and worse["n_rows"] == 300_000
+    low, high = worse.rmse_interval
+    assert low < worse.rmse_current < high and high - low < 0.02
+    assert worse.drift is True and worse.n_rows == 300_000
     same = concept_drift(y, y + rng.normal(size=len(y)), test_rmse=1.0, **CONCEPT)
-    assert same["drift"] is False and same["rmse_interval"][0] < 1.0 < same["rmse_interval"][1]
+    assert same.drift is False and same.rmse_interval[0] < 1.0 < same.rmse_interval[1]
 
 
 def test_shift_is_flagged_by_the_strict_rule_alone() -> None:
     reference = population(600)
     current = make_current_batch(reference, n_samples=600, random_state=1, shift_sd={"a": 1.0})
     columns = data_drift(reference, current, FEATURES, **SETTINGS)
-    assert dataset_verdict(columns, drift_share=0.5)["drift"] is False
+    assert dataset_verdict(columns, drift_share=0.5).drift is False
     strict = dataset_verdict(columns, drift_share=0.5, strict=True, p_value=0.05)
-    assert strict["drift"] is True and strict["bonferroni_columns"] == ["a"]
+    assert strict.drift is True and strict.bonferroni_columns == ["a"]
 
 
 def test_default_test_follows_evidently_rules_on_the_smaller_sample() -> None:
@@ -174,15 +183,15 @@ def test_default_test_follows_evidently_rules_on_the_smaller_sample() -> None:
         (small, large, "ks"),
         (large, large, "wasserstein"),
     ]:
-        assert data_drift(reference, current, ["x"], **SETTINGS)["x"]["test"] == test
+        assert data_drift(reference, current, ["x"], **SETTINGS)["x"].test == test
 
 
 def test_distinct_values_ignore_nan_and_inf() -> None:
     reference = pd.DataFrame({"x": [0.0, 1.0, np.nan, np.inf] * 50})
     current = pd.DataFrame({"x": [0.0, 1.0, -np.inf] * 50})
     result = data_drift(reference, current, ["x"], **SETTINGS)["x"]
-    assert (result["test"], result["n_distinct"]) == ("z", 2)
-    assert result["out_of_range_current"] == pytest.approx(1 / 3)
+    assert (result.test, result.n_distinct) == ("z", 2)
+    assert result.out_of_range_current == pytest.approx(1 / 3)
 
 
 def test_override_changes_test_and_threshold_and_psi_stays_a_score() -> None:
@@ -190,9 +199,9 @@ def test_override_changes_test_and_threshold_and_psi_stays_a_score() -> None:
     current = make_current_batch(reference, n_samples=5000, random_state=1, shift_sd={"a": 0.05})
     overrides = {"a": {"test": "ks", "threshold": 0.01}, "b": {"test": "psi", "threshold": 0.25}}
     columns = data_drift(reference, current, FEATURES, overrides=overrides, **SETTINGS)
-    assert (columns["a"]["test"], columns["a"]["threshold"]) == ("ks", 0.01)
-    assert columns["b"]["test"] == "psi" and columns["b"]["drift"] is False
-    assert columns["a"]["psi_band"] == "stable" and "psi" not in columns["color"]
+    assert (columns["a"].test, columns["a"].threshold) == ("ks", 0.01)
+    assert columns["b"].test == "psi" and columns["b"].drift is False
+    assert columns["a"].psi_band == "stable" and "psi" not in report_data(columns["color"])
     with pytest.raises(UserError, match=r"drift.columns.color.test: 'ks' needs a numeric column"):
         data_drift(reference, current, FEATURES, overrides={"color": {"test": "ks"}}, **SETTINGS)
     with pytest.raises(UserError, match=r"drift.columns: unknown column\(s\) \['zz'\]"):
@@ -232,28 +241,75 @@ def test_edge_cases_are_reported_not_crashed_on() -> None:
     reference = population(300).assign(constant=1.0, gone=0.0)
     current = population(300, seed=1).assign(constant=1.0, c=np.nan)
     columns = data_drift(reference, current, [*FEATURES, "constant", "gone"], **SETTINGS)
-    assert (columns["constant"]["test"], columns["constant"]["drift"]) == ("constant", False)
-    assert columns["c"]["drift"] is None and columns["c"]["missing_current"] == 1.0
-    assert "all missing" in columns["c"]["reason"]
-    assert columns["gone"]["drift"] is None and "absent" in columns["gone"]["reason"]
+    assert (columns["constant"].test, columns["constant"].drift) == ("constant", False)
+    assert columns["c"].drift is None and columns["c"].missing_current == 1.0
+    assert "all missing" in columns["c"].reason
+    assert columns["gone"].drift is None and "absent" in columns["gone"].reason
     verdict = dataset_verdict(columns, drift_share=0.5)
-    assert verdict["untested_columns"] == ["c", "gone"] and verdict["n_tested"] == 6
+    assert verdict.untested_columns == ["c", "gone"] and verdict.n_tested == 6
     text = summary(
-        {
-            "n_reference": 300,
-            "n_current": 300,
-            "columns": columns,
-            "dataset": verdict,
-            "concept": {"drift": None, "reason": "no target"},
-        }
+        drift_report(
+            n_reference=300,
+            n_current=300,
+            damaged_log_lines=0,
+            columns=columns,
+            dataset=verdict,
+            concept=ConceptDrift(drift=None, reason="no target"),
+        )
     )
     assert "not tested: c, gone" in text and "absent from the current batch" in text
+
+
+def test_drift_json_keys_come_in_one_order_whatever_the_test(tmp_path: Path) -> None:
+    """A KS column and a Wasserstein column write the same keys in the same order; a constant,
+    an untested and a categorical column write theirs in that order too (what drift.json shows
+    and `dvc metrics diff` lists)."""
+    reference = population(3000).assign(constant=1.0, gone=0.0)
+    names = [*FEATURES, "constant", "gone"]
+    small, large = (
+        data_drift(reference, population(n, seed=1).assign(constant=1.0), names, **SETTINGS)
+        for n in (300, 3000)
+    )
+    assert (small["a"].test, large["a"].test) == ("ks", "wasserstein")
+    written = {}
+    for label, columns in (("small", small), ("large", large)):
+        report = drift_report(
+            n_reference=3000,
+            n_current=len(columns),
+            damaged_log_lines=0,
+            columns=columns,
+            dataset=dataset_verdict(columns, drift_share=0.5),
+            concept=ConceptDrift(drift=None, reason="no target"),
+        )
+        write_report(report, tmp_path / f"{label}.json")
+        written[label] = json.loads((tmp_path / f"{label}.json").read_text())
+        again = read_report(DriftReport, tmp_path / f"{label}.json")
+        write_report(again, tmp_path / "again.json")
+        assert (tmp_path / "again.json").read_bytes() == (tmp_path / f"{label}.json").read_bytes()
+    ks, wasserstein_keys = (list(written[label]["columns"]["a"]) for label in ("small", "large"))
+    assert ks == wasserstein_keys
+    assert ks == [
+        "type", "test", "statistic", "p_value", "distance", "threshold", "drift", "n_distinct",
+        "psi", "psi_band", "n_reference", "n_current", "missing_reference", "missing_current",
+        "out_of_range_current",
+    ]  # fmt: skip
+    order = list(ColumnDrift.model_fields)
+    for label in written:
+        for name, column in written[label]["columns"].items():
+            keys = list(column)
+            assert keys == sorted(keys, key=order.index), (label, name, keys)
+    constant = written["small"]["columns"]["constant"]
+    assert list(constant)[:7] == ks[:7] and constant["test"] == "constant"
+    gone = written["large"]["columns"]["gone"]
+    assert list(gone) == ["type", "test", "drift", "reason", "n_reference", "n_current"]
+    assert "psi" not in written["small"]["columns"]["color"]
+    assert list(written["small"]) == ["n_reference", "n_current", "dataset", "concept", "columns"]
 
 
 def test_constant_reference_against_a_moved_current_is_drift() -> None:
     reference = pd.DataFrame({"x": np.zeros(200)})
     current = pd.DataFrame({"x": np.r_[np.zeros(100), np.ones(100)]})
-    assert data_drift(reference, current, ["x"], **SETTINGS)["x"]["drift"] is True
+    assert data_drift(reference, current, ["x"], **SETTINGS)["x"].drift is True
 
 
 @pytest.mark.parametrize(
@@ -261,9 +317,9 @@ def test_constant_reference_against_a_moved_current_is_drift() -> None:
 )
 def test_an_empty_current_batch_gives_an_unknown_verdict(current: pd.DataFrame) -> None:
     columns = data_drift(population(100), current, FEATURES, **SETTINGS)
-    assert {result["reason"] for result in columns.values()} == {"the current batch is empty"}
+    assert {result.reason for result in columns.values()} == {"the current batch is empty"}
     verdict = dataset_verdict(columns, drift_share=0.5)
-    assert verdict["drift"] is None and verdict["untested_columns"] == sorted(FEATURES)
+    assert verdict.drift is None and verdict.untested_columns == sorted(FEATURES)
     assert concept_rows(current, FEATURES, "y")[2] == "the current batch has no 'y' column"
     assert distribution_table(population(100), current, columns, n_bins=5).empty
 
@@ -406,11 +462,10 @@ def test_dvc_repro_flags_a_shifted_feature_in_the_generated_batch(repo_copy: Pat
     assert "Running stage 'generate'" not in result.stdout
     assert "Running stage 'train_ridge'" not in result.stdout
     assert "dataset: no drift: 1/10 tested columns drifted" in result.stdout
-    report = json.loads((repo_copy / "metrics/drift.json").read_text())
-    assert report["dataset"]["drifted_columns"] == ["s5"]
-    assert report["columns"]["s5"]["test"] == "ks" and report["columns"]["s5"]["p_value"] < 1e-6
-    concept = report["concept"]
-    assert concept["rmse_current"] > concept["rmse_test"], "s5 moved without its label"
+    report = read_report(DriftReport, repo_copy / "metrics/drift.json")
+    assert report.dataset.drifted_columns == ["s5"]
+    assert report.columns["s5"].test == "ks" and report.columns["s5"].p_value < 1e-6
+    assert report.concept.rmse_current > report.concept.rmse_test, "s5 moved without its label"
     plot = pd.read_csv(repo_copy / "metrics/plots/drift.csv")
     assert set(plot["column"]) == {"s5"}
     assert sh("dvc", "status", "drift", cwd=repo_copy).stdout.strip().endswith("up to date.")
@@ -436,6 +491,6 @@ def test_request_log_as_current_batch_and_fail_on_drift(repo_copy: Path) -> None
     result = sh("dvc", "repro", "drift", cwd=repo_copy, check=False)
     assert result.returncode != 0
     assert "error: drift detected (drift.fail_on_drift is true)" in result.stderr
-    report = json.loads((repo_copy / "metrics/drift.json").read_text())
-    assert report["n_current"] == 300 and "bmi" in report["dataset"]["drifted_columns"]
-    assert report["concept"]["reason"] == "the current batch has no 'target' column"
+    report = read_report(DriftReport, repo_copy / "metrics/drift.json")
+    assert report.n_current == 300 and "bmi" in report.dataset.drifted_columns
+    assert report.concept.reason == "the current batch has no 'target' column"

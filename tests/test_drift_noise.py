@@ -83,11 +83,11 @@ def test_no_drift_raises_no_dataset_alarm(source: str, n_reference: int, n_curre
         reference, current = draw(source, n_reference, rng), draw(source, n_current, rng)
         columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
         verdict = dataset_verdict(columns, drift_share=0.5)
-        assert verdict["drift"] is False, verdict
+        assert verdict.drift is False, verdict
         p_value_tests = {"ks", "chisquare", "z", "constant"}  # every batch here has <= 1000 rows
-        assert {result["test"] for result in columns.values()} <= p_value_tests
-        alarms += verdict["n_drifted"]
-        checked += verdict["n_tested"]
+        assert {result.test for result in columns.values()} <= p_value_tests
+        alarms += verdict.n_drifted
+        checked += verdict.n_tested
     assert alarms / checked <= upper_share(checked), f"{alarms} of {checked} columns alarmed"
 
 
@@ -99,8 +99,8 @@ def test_p_values_equal_an_independent_scipy_computation() -> None:
     columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
     for name in ["normal", "lognormal", "age"]:
         expected = stats.ks_2samp(reference[name], current[name]).pvalue
-        assert columns[name]["test"] == "ks"
-        assert columns[name]["p_value"] == pytest.approx(expected, rel=1e-9)
+        assert columns[name].test == "ks"
+        assert columns[name].p_value == pytest.approx(expected, rel=1e-9)
     for name in ["codes", "color", "grade"]:
         both = pd.concat([reference[name], current[name]])
         side = np.repeat(["reference", "current"], [len(reference), len(current)])
@@ -108,13 +108,13 @@ def test_p_values_equal_an_independent_scipy_computation() -> None:
         expected_counts = table.sum(1, keepdims=True) * table.sum(0) / table.sum()
         chi2 = ((table - expected_counts) ** 2 / expected_counts).sum()
         dof = (table.shape[0] - 1) * (table.shape[1] - 1)
-        assert columns[name]["test"] == "chisquare"
-        assert columns[name]["p_value"] == pytest.approx(stats.chi2.sf(chi2, dof), rel=1e-9)
+        assert columns[name].test == "chisquare"
+        assert columns[name].p_value == pytest.approx(stats.chi2.sf(chi2, dof), rel=1e-9)
     ones = reference["binary"].sum(), current["binary"].sum()
     pooled = sum(ones) / (len(reference) + len(current))
     spread = np.sqrt(pooled * (1 - pooled) * (1 / len(reference) + 1 / len(current)))
     z = (ones[0] / len(reference) - ones[1] / len(current)) / spread
-    assert columns["binary"]["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+    assert columns["binary"].p_value == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
 
 
 def test_evidently_reference_rule_alarms_on_noise_at_200_rows() -> None:
@@ -130,8 +130,8 @@ def test_evidently_reference_rule_alarms_on_noise_at_200_rows() -> None:
         result = data_drift(
             pd.DataFrame({"x": reference}), pd.DataFrame({"x": current}), ["x"], **SETTINGS
         )["x"]
-        assert result["test"] == "ks"
-        alarms += result["drift"]
+        assert result.test == "ks"
+        alarms += result.drift
     assert np.mean(np.array(distances) >= 0.1) > 0.2
     assert alarms / 60 <= upper_share(60)
 
@@ -140,15 +140,13 @@ def test_large_samples_on_both_sides_keep_evidently_distances() -> None:
     rng = np.random.default_rng(5)
     reference, current = synthetic(5000, rng), synthetic(2000, rng)
     columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
-    assert (
-        columns["normal"]["test"] == "wasserstein" and columns["color"]["test"] == "jensenshannon"
-    )
+    assert columns["normal"].test == "wasserstein" and columns["color"].test == "jensenshannon"
     expected = stats.wasserstein_distance(reference["normal"], current["normal"])
-    assert columns["normal"]["distance"] == pytest.approx(
+    assert columns["normal"].distance == pytest.approx(
         expected / reference["normal"].std(ddof=0), rel=1e-9
     )
-    assert dataset_verdict(columns, drift_share=0.5)["drift"] is False
-    assert sum(result["drift"] for result in columns.values()) <= 1
+    assert dataset_verdict(columns, drift_share=0.5).drift is False
+    assert sum(result.drift for result in columns.values()) <= 1
 
 
 @pytest.mark.parametrize(
@@ -164,7 +162,7 @@ def test_a_shifted_column_is_still_found(n_current: int, shift_sd: float, power:
     for _ in range(40):
         current = synthetic(n_current, rng)
         current["scaled"] += shift_sd * 15
-        found += data_drift(reference, current, ["scaled"], **SETTINGS)["scaled"]["drift"]
+        found += data_drift(reference, current, ["scaled"], **SETTINGS)["scaled"].drift
     assert found / 40 >= power
 
 
@@ -176,4 +174,4 @@ def test_half_the_columns_shifted_raises_the_dataset_alarm() -> None:
         for name in ["normal", "scaled", "lognormal", "exponential", "t3", "uniform"]:
             current[name] += 0.5 * reference[name].std()
         columns = data_drift(reference, current, list(reference.columns), **SETTINGS)
-        assert dataset_verdict(columns, drift_share=0.5)["drift"] is True
+        assert dataset_verdict(columns, drift_share=0.5).drift is True

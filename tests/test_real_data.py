@@ -123,12 +123,12 @@ def test_integer_codes_with_few_values_are_tested_as_levels() -> None:
     rng = np.random.default_rng(3)
     codes = pd.Series(rng.integers(1, 9, 500).astype(float), name="cylinders")
     later = pd.Series(rng.integers(1, 9, 300).astype(float), name="cylinders")
-    assert drift_of(codes, later)["test"] == "chisquare"
-    assert drift_of(codes, later, small_reference=100)["test"] == "jensenshannon"
+    assert drift_of(codes, later).test == "chisquare"
+    assert drift_of(codes, later, small_reference=100).test == "jensenshannon"
     many = pd.Series(rng.integers(0, 30, 500).astype(float), name="age")
-    assert drift_of(many, many.sample(300, random_state=0))["test"] == "ks"
+    assert drift_of(many, many.sample(300, random_state=0)).test == "ks"
     floats = pd.Series(rng.choice([0.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5], 500), name="f")
-    assert drift_of(floats, floats.sample(300, random_state=0))["test"] == "ks"
+    assert drift_of(floats, floats.sample(300, random_state=0)).test == "ks"
 
 
 def test_jensen_shannon_bins_by_value_for_few_reference_values() -> None:

@@ -15,6 +15,7 @@ from regpipe.errors import UserError
 from regpipe.io import load_model, read_table, sha256_file
 from regpipe.pipeline_paths import pipeline_paths
 from tests.helpers import commit_all, edit_params, sh
+from tests.serving import running_server
 
 CLI = "regpipe-registry"
 
@@ -179,7 +180,7 @@ def test_a_tampered_model_is_refused_before_loading(repo_copy: Path, tmp_path: P
     )
     card = registry.model_card_at(repo_copy, "HEAD")
     with pytest.raises(UserError, match="refusing to load"):
-        load_model(cached, sha256=card["skops_sha256"])
+        load_model(cached, sha256=card.skops_sha256)
     assert not marker.exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
@@ -212,4 +213,74 @@ def test_pushed_tags_and_data_serve_a_fresh_clone(repo_copy: Path, tmp_path: Pat
     assert (clone / "dvc.lock").is_file() and not (clone / "models/champion.joblib").exists()
     ref = registry.fetch_model(clone, stage="prod", out_dir=tmp_path / "deploy")
     expected = registry.model_card_at(repo_copy, "champion@v0.0.1")
-    assert (ref.version, ref.sha256) == ("v0.0.1", expected["skops_sha256"])
+    assert (ref.version, ref.sha256) == ("v0.0.1", expected.skops_sha256)
+
+
+def test_a_malformed_card_at_a_registered_version_is_refused_in_one_line(
+    repo_copy: Path, tmp_path: Path
+) -> None:
+    """A card committed by an older pipeline (no sha256) or cut short (not JSON), registered
+    behind the registry's back: checkout, fetch and the service name the file and the version
+    in one line, no traceback, and the workspace does not move."""
+    import gto.api
+
+    repo = repo_copy
+    card_path = repo / pipeline_paths(repo).model_card
+    original = card_path.read_bytes()
+    card = json.loads(original)
+    card_path.write_text(json.dumps({k: v for k, v in card.items() if k != "sha256"}))
+    commit_all(repo, "a card without sha256")
+    gto.api.register(str(repo), "champion", "HEAD", version="v0.0.1")
+    card_path.write_text(json.dumps(card)[:100])
+    commit_all(repo, "a card cut short")
+    gto.api.register(str(repo), "champion", "HEAD", version="v0.0.2")
+    gto.api.assign(str(repo), "champion", "prod", version="v0.0.2")
+    card_path.write_bytes(original)  # HEAD is sound again: only the versions are not
+    commit_all(repo, "the card restored")
+    head = sh("git", "rev-parse", "HEAD", cwd=repo).stdout
+
+    def one_line(message: str) -> str:
+        assert "Traceback" not in message and message.count("\n") == 1, message
+        return message
+
+    rev1 = sh("git", "rev-list", "-n1", "champion@v0.0.1", cwd=repo).stdout[:12]
+    missing = one_line(refused(repo, "checkout", "v0.0.1"))
+    assert missing.startswith(
+        f"error: metrics/model_card.json at champion@v0.0.1 ({rev1}): not a valid ModelCard "
+        "report: sha256: Field required (1 problem(s))"
+    )
+    assert sh("git", "rev-parse", "HEAD", cwd=repo).stdout == head, "the workspace moved"
+    out = tmp_path / "model"
+    cut = one_line(refused(repo, "checkout", "v0.0.2", "--model-only", "-o", str(out)))
+    assert "metrics/model_card.json at champion@v0.0.2 (" in cut and "not valid JSON" in cut
+    assert not out.exists() or not any(out.iterdir())
+
+    # the service starts, answers /health with 503 and the reason; batch predict exits 1
+    with running_server(repo) as client:
+        health = client.get("/health")
+    assert health.status_code == 503
+    assert health.json()["error"].startswith("metrics/model_card.json at champion@v0.0.2 (")
+    assert "not valid JSON" in health.json()["error"]
+    server_logs = "".join(path.read_text() for path in repo.parent.glob("server-*.log"))
+    assert "Traceback" not in server_logs
+    (tmp_path / "in.csv").write_text("age\n1\n")
+    predicted = sh(
+        "python", "-m", "regpipe.serve", "predict", str(tmp_path / "in.csv"), str(out / "o.csv"),
+        cwd=repo, check=False,
+    )  # fmt: skip
+    assert predicted.returncode == 1 and "not valid JSON" in one_line(predicted.stderr)
+
+    # evaluate metrics that do not fit: `list` still lists every version, `show` refuses
+    evaluate_path = repo / pipeline_paths(repo).evaluate_metrics
+    evaluate_path.write_text(evaluate_path.read_text().replace('"champion"', '"winner"'))
+    commit_all(repo, "evaluate metrics from another pipeline")
+    gto.api.register(str(repo), "champion", "HEAD", version="v0.0.3")
+    listed = {row["version"]: row for row in json.loads(cli(repo, "list", "--json").stdout)}
+    assert listed.keys() == {"v0.0.1", "v0.0.2", "v0.0.3"}
+    unreadable = listed["v0.0.3"]["error"]
+    assert unreadable.startswith("metrics/evaluate.json at champion@v0.0.3 (")
+    assert "not a valid Evaluation report: champion: Field required" in unreadable
+    assert listed["v0.0.2"]["gate"]["passed"] is True and "error" not in listed["v0.0.2"]
+    table = cli(repo, "list").stdout
+    assert "UNREADABLE: metrics/evaluate.json at champion@v0.0.3" in table
+    assert "champion: Field required" in one_line(refused(repo, "show", "v0.0.3"))

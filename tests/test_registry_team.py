@@ -76,7 +76,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
     deploy = tmp_path / "deploy"
     fetched = cli(consumer, "checkout", "--stage", "prod", "--model-only", "-o", str(deploy))
     cards = {v: registry.model_card_at(publisher, f"champion@{v}") for v in versions}
-    assert sha256_file(deploy / "champion-v0.0.2.skops") == cards["v0.0.2"]["skops_sha256"]
+    assert sha256_file(deploy / "champion-v0.0.2.skops") == cards["v0.0.2"].skops_sha256
     assert "(champion@v0.0.2)" in fetched.stdout
     by_dvc = tmp_path / "dvc-get.joblib"
     sh(
@@ -91,7 +91,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
         str(by_dvc),
         cwd=consumer,
     )
-    assert sha256_file(by_dvc) == cards["v0.0.2"]["sha256"]
+    assert sha256_file(by_dvc) == cards["v0.0.2"].sha256
 
     # `make serve` in the consumer's clone (what it runs), then follow the publisher's rollback.
     stats = read_json(publisher / "data/prepared/train_stats.json")
@@ -102,7 +102,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
         assert (health["version"], health["source"]) == ("v0.0.2", "registry")
         answer = client.post("/predict", json=records).json()
         expected = load_safe_model(
-            deploy / "champion-v0.0.2.skops", sha256=cards["v0.0.2"]["skops_sha256"]
+            deploy / "champion-v0.0.2.skops", sha256=cards["v0.0.2"].skops_sha256
         )
         np.testing.assert_allclose(answer["predictions"], expected.predict(X), rtol=1e-12)
 
@@ -112,7 +112,7 @@ def test_publish_then_consume_from_a_fresh_clone_and_follow_a_rollback(
         reloaded = client.post("/reload")
         assert reloaded.status_code == 200, reloaded.text
         assert reloaded.json()["version"] == "v0.0.1"
-        assert reloaded.json()["sha256"] == cards["v0.0.1"]["sha256"]
+        assert reloaded.json()["sha256"] == cards["v0.0.1"].sha256
         answer = client.post("/predict", json=records).json()
         assert answer["model_version"] == "v0.0.1"
 

@@ -60,7 +60,7 @@ def test_signed_tags_are_served_and_unsigned_or_foreign_ones_refused(
     ]
     v1 = registry.fetch_model(repo, stage="prod", out_dir=tmp_path / "v1")  # params' trust root
     card = registry.model_card_at(repo, "champion@v0.0.1")
-    assert (v1.version, v1.sha256) == ("v0.0.1", card["skops_sha256"])
+    assert (v1.version, v1.sha256) == ("v0.0.1", card.skops_sha256)
     cli(repo, "checkout", "--stage", "prod", "--model-only", "-o", str(tmp_path / "cli"))
     settings = load_settings(repo / "params.yaml")
     assert load_served_model(settings, repo).version == "v0.0.1"

@@ -8,7 +8,14 @@ import pytest
 from regpipe.errors import UserError
 from regpipe.io import read_json, write_json
 from regpipe.pipeline_paths import pipeline_paths
-from regpipe.reports import Evaluation, ModelCard, TrainMetrics, read_report, write_report
+from regpipe.reports import (
+    DriftReport,
+    Evaluation,
+    ModelCard,
+    TrainMetrics,
+    read_report,
+    write_report,
+)
 from tests.helpers import ROOT
 
 PATHS = pipeline_paths(ROOT)
@@ -16,6 +23,7 @@ REPORTS = [
     (Evaluation, PATHS.evaluate_metrics),
     (ModelCard, PATHS.model_card),
     *[(TrainMetrics, PATHS.train_metrics(f"train_{name}")) for name in ("ols", "ridge", "lasso")],
+    (DriftReport, PATHS.drift_metrics),
 ]
 
 

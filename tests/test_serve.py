@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from regpipe.drift import read_request_log
 from regpipe.errors import UserError
 from regpipe.io import load_model, read_json
+from regpipe.reports import ModelCard, read_report
 from regpipe.serve import (
     InputError,
     PredictionLog,
@@ -25,6 +26,7 @@ from regpipe.serve import (
     parse_json,
     predict_file,
 )
+from tests.helpers import sh
 from tests.serving import FEATURES, read_log_lines, running_server, tiny_workspace
 
 pytestmark = [pytest.mark.service, pytest.mark.xdist_group("serve")]
@@ -147,7 +149,7 @@ def test_log_rotates_by_size_and_reads_back_whole(workspace: Path, model: object
         source="workspace",
         git_revision=None,
         sha256="x",
-        card={},
+        card=read_report(ModelCard, workspace / "metrics/model_card.json"),
         training_stats={},
         note=None,
     )
@@ -342,3 +344,35 @@ def test_no_model_means_503_until_a_reload_finds_one(client: httpx.Client) -> No
     assert before["reload"].status_code == 200
     assert before["reload"].json()["status"] == "ok"
     assert client.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda card: {k: v for k, v in card.items() if k != "skops_sha256"}, "no skops_sha256"),
+        (lambda card: {**card, "gate": "passed"}, "not a valid ModelCard report: gate: Input"),
+        (lambda card: json.dumps(card)[:50], "not valid JSON"),
+    ],
+    ids=["before skops", "wrong field", "cut short"],
+)
+def test_a_malformed_mounted_card_is_refused_in_one_line(
+    tmp_path: Path, damage, expected: str
+) -> None:
+    """A mounted card (no git) that does not fit: `predict` exits 1 with one line naming the
+    file, and the server starts without a model, /health saying why; no traceback anywhere."""
+    repo = tiny_workspace(tmp_path / "repo")
+    card_path = repo / "metrics/model_card.json"
+    damaged = damage(read_json(card_path))
+    card_path.write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    pd.DataFrame([GOOD]).to_csv(tmp_path / "in.csv", index=False)
+    predict = ["python", "-m", "regpipe.serve", "predict", "--workspace"]
+    result = sh(
+        *predict, str(tmp_path / "in.csv"), str(tmp_path / "out.csv"), cwd=repo, check=False
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: ") and "metrics/model_card.json" in result.stderr
+    assert expected in result.stderr and not (tmp_path / "out.csv").exists()
+    with running_server(repo, "--workspace") as client:
+        health = client.get("/health")
+    assert health.status_code == 503 and expected in health.json()["error"]
+    assert "Traceback" not in "".join(p.read_text() for p in tmp_path.glob("server-*.log"))

@@ -20,7 +20,7 @@ from regpipe.serve import (
     load_settings,
     predict_file,
 )
-from tests.serving import running_server, write_workspace
+from tests.serving import model_card, running_server, write_workspace
 
 pytestmark = [pytest.mark.service, pytest.mark.xdist_group("serve_categorical")]
 
@@ -57,7 +57,7 @@ def served_model(model: object, frame: pd.DataFrame, contract: dict | None = Non
         source="workspace",
         git_revision=None,
         sha256="x",
-        card={},
+        card=model_card(model, frame, sha256="x", skops_sha256="x"),
         training_stats=training_statistics(frame, contract),
         note=None,
     )

@@ -127,6 +127,6 @@ def test_logged_requests_with_a_shifted_feature_are_flagged_as_drift(
     assert len(current) == 500
     params = load_params("drift", built_repo / "params.yaml")
     report = data_drift(train, current, features, **drift_settings(params))
-    drifted = sorted(name for name, result in report.items() if result["drift"])
+    drifted = sorted(name for name, result in report.items() if result.drift)
     assert drifted == ["bmi"]
-    assert report["bmi"]["test"] == "ks" and report["bmi"]["p_value"] < 1e-6
+    assert report["bmi"].test == "ks" and report["bmi"].p_value < 1e-6

@@ -1,5 +1,6 @@
 """The alpha sweep: a real queued `dvc exp run` sweep on a temporary clone, and its summary."""
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -8,35 +9,42 @@ import pytest
 import yaml
 
 from regpipe.errors import UserError
-from regpipe.io import read_json
-from regpipe.pipeline_paths import pipeline_paths
+from regpipe.io import read_json, write_json
+from regpipe.pipeline_paths import DVC_YAML, pipeline_paths
 from regpipe.sweep import leaderboard, parse_experiments
-from tests.helpers import ROOT, sh
+from tests.helpers import ROOT, commit_all, git_init, sh
 
 PATHS = pipeline_paths(ROOT)
+SWEPT = "train_ridge.alpha"
 
 
-def _revision(name: str, alpha: object, cv_rmse: float, test_rmse: float) -> dict:
-    """One experiment revision shaped like `dvc exp show --json` prints it: the committed
-    metrics with ridge's CV and test RMSE replaced."""
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A git repository holding the pipeline's dvc.yaml, where each experiment is a commit."""
+    repo = git_init(tmp_path / "repo")
+    shutil.copyfile(ROOT / DVC_YAML, repo / DVC_YAML)
+    return repo
+
+
+def _commit(repo: Path, name: str, alpha: float, cv_rmse: float, test_rmse: float) -> dict:
+    """An experiment committed as DVC commits one (its metrics files in git: the committed
+    files with ridge's alpha, CV and test RMSE replaced), and its revision as `dvc exp show
+    --json` lists it."""
     training = read_json(ROOT / PATHS.train_metrics("train_ridge"))
     evaluation = read_json(ROOT / PATHS.evaluate_metrics)
     evaluation["models"]["ridge"]["rmse"] = test_rmse
     evaluation["champion"] = "ridge"
-    return {
-        "rev": f"{name}-sha",
-        "name": name,
-        "error": None,
-        "data": {
-            "params": {"params.yaml": {"data": {"train_ridge": {"alpha": alpha}}}},
-            "metrics": {
-                PATHS.train_metrics("train_ridge"): {
-                    "data": {**training, "alpha": 2.5, "cv_rmse_mean": cv_rmse}
-                },
-                PATHS.evaluate_metrics: {"data": evaluation},
-            },
-        },
-    }
+    for path, data in (
+        (PATHS.train_metrics("train_ridge"), {**training, "alpha": alpha, "cv_rmse_mean": cv_rmse}),
+        (PATHS.evaluate_metrics, evaluation),
+    ):
+        write_json(data, repo / path)
+    commit_all(repo, name)
+    return {"rev": _head(repo), "name": name, "error": None, "data": {}}
+
+
+def _head(repo: Path) -> str:
+    return sh("git", "rev-parse", "HEAD", cwd=repo).stdout.strip()
 
 
 def _shown(*experiments: dict) -> list[dict]:
@@ -46,38 +54,86 @@ def _shown(*experiments: dict) -> list[dict]:
     ]
 
 
-def test_parse_experiments_ranks_by_cv_and_sorts_out_failures() -> None:
+@pytest.mark.pipeline  # real git commits
+def test_parse_experiments_reads_each_experiments_files_ranks_by_cv_and_sorts_out_failures(
+    history: Path,
+) -> None:
+    a = _commit(history, "a", 10, 55.6, 53.6)
+    b = _commit(history, "b", 1, 55.5, 53.8)
+    queued = {"rev": "0" * 40, "name": "c", "error": None, "data": {}}
     shown = _shown(
-        {"executor": {"state": "success"}, "revs": [_revision("a", 10, 55.6, 53.6)]},
-        {"executor": None, "revs": [_revision("b", 1, 55.5, 53.8)]},
-        {"executor": {"state": "queued"}, "revs": [_revision("c", 100, 0, 0)]},
-        {
-            "executor": {"state": "failed", "local": {"log": None}},
-            "revs": [_revision("d", 1, 0, 0)],
-        },
+        {"executor": {"state": "success"}, "revs": [a]},
+        {"executor": None, "revs": [b]},
+        {"executor": {"state": "queued"}, "revs": [queued]},
+        {"executor": {"state": "failed", "local": {"log": None}}, "revs": [dict(a, name="d")]},
     )
-    sweep = parse_experiments(shown, "train_ridge.alpha", PATHS)
+    sweep = parse_experiments(shown, SWEPT, history)
     assert [trial.name for trial in sweep.finished] == ["b", "a"]
-    assert [trial.alpha for trial in sweep.finished] == [1.0, 10.0]
+    assert [(trial.alpha, trial.cv_rmse_mean, trial.test_rmse) for trial in sweep.finished] == [
+        (1.0, 55.5, 53.8),
+        (10.0, 55.6, 53.6),
+    ]
     assert sweep.unfinished == ["c"] and list(sweep.failed) == ["d"]
-    table = leaderboard(sweep, "train_ridge.alpha")
+    table = leaderboard(sweep, SWEPT)
     assert "55.5000" in table and "failed: d:" in table and "still queued or running: c" in table
 
 
-def test_parse_experiments_reports_the_alpha_the_search_chose() -> None:
+@pytest.mark.pipeline  # real git commits
+def test_nulls_and_empty_lists_reach_the_sweep_as_committed(history: Path) -> None:
+    """`dvc exp show --json` drops null values and empty lists; the committed files keep them,
+    so a test R² left undefined (null) is read as such rather than refused as missing."""
+    experiment = _commit(history, "a", 2.5, 55.6, 53.6)
+    evaluation = read_json(history / PATHS.evaluate_metrics)
+    evaluation["models"]["ridge"]["r2"] = None
+    evaluation["gate"]["reasons"] = []
+    write_json(evaluation, history / PATHS.evaluate_metrics)
+    commit_all(history, "r2 undefined")
     sweep = parse_experiments(
-        _shown({"executor": None, "revs": [_revision("a", None, 55.6, 53.6)]}),
-        "train_ridge.alpha",
-        PATHS,
+        _shown(
+            {"executor": None, "revs": [experiment, dict(experiment, rev=_head(history), name="b")]}
+        ),
+        SWEPT,
+        history,
     )
-    assert sweep.finished[0].alpha == 2.5
+    assert {trial.name: trial.test_r2 for trial in sweep.finished} == {
+        "a": read_json(ROOT / PATHS.evaluate_metrics)["models"]["ridge"]["r2"],
+        "b": None,
+    }
+    row = next(line for line in leaderboard(sweep, SWEPT).splitlines() if " b " in line)
+    assert row.split()[5:] == ["-", "ridge", "passed"]
 
 
-def test_parse_experiments_refuses_an_unknown_param_and_no_commit() -> None:
+@pytest.mark.pipeline  # real git commits
+def test_an_experiment_whose_files_do_not_fit_is_failed_with_the_file_named(
+    history: Path,
+) -> None:
+    good = _commit(history, "good", 1, 55.5, 53.8)
+    training = read_json(history / PATHS.train_metrics("train_ridge"))
+    del training["cv_rmse_mean"]
+    write_json(training, history / PATHS.train_metrics("train_ridge"))
+    commit_all(history, "an edited file")
+    edited = dict(good, name="edited", rev=_head(history))
+    (history / PATHS.evaluate_metrics).unlink()
+    commit_all(history, "no evaluate metrics")
+    gone = dict(good, name="gone", rev=_head(history))
+    sweep = parse_experiments(
+        _shown({"executor": None, "revs": [good, edited, gone]}), SWEPT, history
+    )
+    assert [trial.name for trial in sweep.finished] == ["good"]
+    where = PATHS.train_metrics("train_ridge")
+    assert sweep.failed["edited"].startswith(
+        f"{where} at experiment edited ({edited['rev'][:12]}): not a valid TrainMetrics report: "
+        "cv_rmse_mean: Field required"
+    )
+    assert f"{PATHS.evaluate_metrics} at experiment gone" in sweep.failed["gone"]
+    assert "not in git" in sweep.failed["gone"]
+
+
+def test_parse_experiments_refuses_an_unknown_param_and_no_commit(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="train_ols.cv"):
-        parse_experiments(_shown(), "train_ols.cv", PATHS)
+        parse_experiments(_shown(), "train_ols.cv", tmp_path)
     with pytest.raises(UserError, match="commit the pipeline first"):
-        parse_experiments(_shown()[:1], "train_ridge.alpha", PATHS)
+        parse_experiments(_shown()[:1], SWEPT, tmp_path)
 
 
 def test_queued_sweep_runs_every_alpha_and_refuses_bad_values(repo_copy: Path) -> None:

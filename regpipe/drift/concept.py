@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from regpipe.reports import ConceptDrift
+
 MAX_BOOTSTRAP_ROWS = 100_000
 
 
@@ -33,7 +35,7 @@ def concept_drift(
     n_bootstrap: int,
     confidence: float,
     random_state: int,
-) -> dict:
+) -> ConceptDrift:
     """The champion's RMSE on the current batch against its test RMSE, with a bootstrap interval.
 
     Drift when even the interval's lower end is above the test RMSE by more than
@@ -47,7 +49,7 @@ def concept_drift(
     squared_error = squared_error[np.isfinite(squared_error)]
     n = len(squared_error)
     if n == 0:
-        return {"drift": None, "reason": "no rows with a finite target and prediction"}
+        return ConceptDrift(drift=None, reason="no rows with a finite target and prediction")
     rng = np.random.default_rng(random_state)
     sample = (
         squared_error if n <= MAX_BOOTSTRAP_ROWS else rng.choice(squared_error, MAX_BOOTSTRAP_ROWS)
@@ -58,12 +60,12 @@ def concept_drift(
     tail = (1 - confidence) / 2
     low, high = np.sqrt(np.maximum(np.quantile(means, [tail, 1 - tail]), 0.0))
     limit = test_rmse * (1 + max_rmse_increase)
-    return {
-        "drift": bool(low > limit),
-        "rmse_current": float(np.sqrt(squared_error.mean())),
-        "rmse_interval": [float(low), float(high)],
-        "confidence": confidence,
-        "rmse_test": test_rmse,
-        "rmse_limit": limit,
-        "n_rows": len(squared_error),
-    }
+    return ConceptDrift(
+        drift=bool(low > limit),
+        rmse_current=float(np.sqrt(squared_error.mean())),
+        rmse_interval=(float(low), float(high)),
+        confidence=confidence,
+        rmse_test=test_rmse,
+        rmse_limit=limit,
+        n_rows=len(squared_error),
+    )

@@ -18,6 +18,7 @@ from regpipe.drift.statistics import (
     run_test,
 )
 from regpipe.errors import UserError
+from regpipe.reports import ColumnDrift, DatasetDrift
 
 if TYPE_CHECKING:
     from regpipe.params import Drift
@@ -84,15 +85,15 @@ def column_drift(
     psi_bins: int,
     psi_epsilon: float,
     psi_bands: tuple[float, float],
-) -> dict:
+) -> ColumnDrift:
     """The drift report for one column: the test, its result, PSI, missing and range shares."""
     numeric = is_numeric(reference) and (
         current is None or current.notna().sum() == 0 or is_numeric(current)
     )
     reason, ref, cur = untestable(reference, current, numeric)
-    report: dict = {"type": "numeric" if numeric else "categorical"}
+    fields: dict = {"type": "numeric" if numeric else "categorical"}  # ColumnDrift orders them
     if reason:
-        report.update(test=None, drift=None, reason=reason)
+        fields.update(test=None, drift=None, reason=reason)
     else:
         distinct = n_distinct(ref, cur, numeric)
         as_levels = not numeric or is_integer_coded(ref, cur, distinct)
@@ -105,25 +106,31 @@ def column_drift(
                 "use chisquare, z or jensenshannon"
             )
         if distinct <= 1:
-            result = {"statistic": 0.0, "p_value": None, "distance": 0.0, "drift": False}
-            report.update(test="constant", **result, threshold=None)
+            fields.update(
+                test="constant",
+                statistic=0.0,
+                p_value=None,
+                distance=0.0,
+                threshold=None,
+                drift=False,
+            )
         else:
             limit = (
                 threshold
                 if threshold is not None
                 else (p_value if chosen in P_VALUE_TESTS else distance)
             )
-            report.update(
+            fields.update(
                 test=chosen, **run_test(chosen, ref, cur, numeric=numeric, threshold=limit)
             )
-        report["n_distinct"] = distinct if distinct <= 5 else None  # null: more than 5
+        fields["n_distinct"] = distinct if distinct <= 5 else None  # null: more than 5
         if numeric:
             score = psi(ref, cur, n_bins=psi_bins, epsilon=psi_epsilon)
-            report.update(psi=score, psi_band=psi_band(score, psi_bands))
-    report["n_reference"], report["n_current"] = len(ref), len(cur)
+            fields.update(psi=score, psi_band=psi_band(score, psi_bands))
+    fields["n_reference"], fields["n_current"] = len(ref), len(cur)
     if current is not None:
-        report.update(quality(reference, current, numeric, stats))
-    return report
+        fields.update(quality(reference, current, numeric, stats))
+    return ColumnDrift(**fields)
 
 
 def drift_settings(params: "Drift") -> dict:
@@ -147,7 +154,7 @@ def data_drift(
     stats: dict | None = None,
     overrides: dict[str, dict] | None = None,
     **settings,
-) -> dict[str, dict]:
+) -> dict[str, ColumnDrift]:
     """Per column of ``columns``, :func:`column_drift` with that column's override, if any.
 
     ``settings`` are column_drift's keyword arguments shared by every column (p_value,
@@ -161,7 +168,7 @@ def data_drift(
     if missing:
         raise UserError(f"reference (training split): column(s) {missing} not found")
 
-    def one_column(column: str) -> dict:
+    def one_column(column: str) -> ColumnDrift:
         override = overrides.get(column, {})
         if column in current.columns:
             values = current[column]
@@ -182,36 +189,40 @@ def data_drift(
 
 
 def dataset_verdict(
-    columns: dict[str, dict], *, drift_share: float, strict: bool = False, p_value: float = 0.05
-) -> dict:
+    columns: dict[str, ColumnDrift],
+    *,
+    drift_share: float,
+    strict: bool = False,
+    p_value: float = 0.05,
+) -> DatasetDrift:
     """Dataset drift: the share of drifted columns reaches ``drift_share``.
 
     With ``strict``, also when any p-value test falls below ``p_value`` / number of columns
     (Bonferroni), so one strongly moved column is enough to raise the alarm. Columns that could
     not be tested are listed and left out of the share; with none tested the verdict is None.
     """
-    tested = {name: result for name, result in columns.items() if result["drift"] is not None}
-    drifted = sorted(name for name, result in tested.items() if result["drift"])
+    tested = {name: result for name, result in columns.items() if result.drift is not None}
+    drifted = sorted(name for name, result in tested.items() if result.drift)
     untested = sorted(set(columns) - set(tested))
     share = len(drifted) / len(tested) if tested else None
     bonferroni = p_value / len(columns) if columns else None
     strict_hits = sorted(
         name
         for name, result in tested.items()
-        if result.get("p_value") is not None and result["p_value"] < bonferroni
+        if result.p_value is not None and result.p_value < bonferroni
     )
     verdict = None
     if tested:
         verdict = share >= drift_share or (strict and bool(strict_hits))
-    return {
-        "drift": verdict,
-        "drifted_columns": drifted,
-        "n_drifted": len(drifted),
-        "n_tested": len(tested),
-        "share_drifted": share,
-        "drift_share": drift_share,
-        "strict": strict,
-        "bonferroni_p_value": bonferroni,
-        "bonferroni_columns": strict_hits,
-        "untested_columns": untested,
-    }
+    return DatasetDrift(
+        drift=verdict,
+        drifted_columns=drifted,
+        n_drifted=len(drifted),
+        n_tested=len(tested),
+        share_drifted=share,
+        drift_share=drift_share,
+        strict=strict,
+        bonferroni_p_value=bonferroni,
+        bonferroni_columns=strict_hits,
+        untested_columns=untested,
+    )

@@ -9,6 +9,7 @@ from pathlib import Path
 from regpipe.errors import UserError
 from regpipe.io import load_safe_model, read_json
 from regpipe.params import Serve
+from regpipe.reports import ModelCard, NotCommitted, committed_report, read_report
 from regpipe.serve.model import ServedModel
 from regpipe.serve.settings import pipeline_files
 
@@ -26,25 +27,24 @@ def git_revision(repo: Path) -> str | None:
     return result.stdout.strip()
 
 
-def committed_card(repo: Path, card_path: str) -> dict:
+def committed_card(repo: Path, card_path: str) -> ModelCard:
     """The workspace's model card, refused unless it is the one committed at HEAD.
 
     The card names the model file's hash, so trusting an uncommitted card would trust any file.
     Outside a git checkout (a container with a mounted model and card) the mounted card is what
-    the operator chose to trust.
+    the operator chose to trust. Either way a card that does not fit ModelCard is refused in
+    one line naming it.
     """
-    workspace_card = read_json(repo / card_path)
+    workspace_card = read_report(ModelCard, repo / card_path)
     if git_revision(repo) is None:
         return workspace_card
-    shown = subprocess.run(
-        ["git", "show", f"HEAD:./{card_path}"], cwd=repo, capture_output=True, text=True
-    )
-    if shown.returncode != 0:
+    try:
+        card = committed_report(ModelCard, repo, "HEAD", f"./{card_path}", label="HEAD")
+    except NotCommitted:
         raise UserError(
             f"{card_path}: not committed at HEAD: --workspace trusts only the model card in git; "
             "commit the pipeline's outputs first"
-        )
-    card = json.loads(shown.stdout)
+        ) from None
     if card != workspace_card:
         raise UserError(
             f"{card_path}: differs from the card committed at HEAD, which is the only one "
@@ -87,7 +87,7 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
                 stage=ref.stage,
                 source="registry",
                 git_revision=ref.rev,
-                sha256=ref.card["sha256"],
+                sha256=ref.card.sha256,
                 card=ref.card,
                 training_stats=json.loads(stats),
                 note=None,
@@ -95,23 +95,23 @@ def load_served_model(settings: Serve, repo: Path = Path(".")) -> ServedModel:
     settings = pipeline_files(settings, repo)
     training_stats = read_json(repo / settings.train_stats)
     card = committed_card(repo, settings.model_card)
-    if not card.get("skops_sha256"):
+    if not card.skops_sha256:
         raise UserError(
             f"{settings.model_card}: no skops_sha256: the card predates the skops model; "
             "run `dvc repro` and commit"
         )
     try:
-        model = load_safe_model(repo / settings.model, sha256=card["skops_sha256"])
+        model = load_safe_model(repo / settings.model, sha256=card.skops_sha256)
     except UserError as error:
         raise UserError(f"{error} (the card committed at HEAD)") from None
     return ServedModel(
         model=model,
-        name=card.get("artifact", Path(settings.model).stem),
+        name=card.artifact,
         version=WORKSPACE_VERSION,
         stage=None,
         source="workspace",
         git_revision=git_revision(repo),
-        sha256=card["sha256"],
+        sha256=card.sha256,
         card=card,
         training_stats=training_stats,
         note=note,

@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from regpipe.errors import UserError
 from regpipe.models import ESTIMATORS, categorical_levels
+from regpipe.reports import ModelCard, report_data
 from regpipe.serve.schema import (
     MAX_ERRORS_SHOWN,
     UNSEEN_LEVEL,
@@ -64,7 +65,7 @@ class ServedModel:
     source: str
     git_revision: str | None
     sha256: str  # the joblib's, as the card and `dvc artifacts get` name the model
-    card: dict
+    card: ModelCard
     training_stats: dict
     note: str | None
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
@@ -122,13 +123,13 @@ class ServedModel:
         return {
             "status": "ok",
             "model": self.name,
-            "estimator": self.card.get("model"),
+            "estimator": self.card.model,
             "version": self.version,
             "stage": self.stage,
             "source": self.source,
             "git_revision": self.git_revision,
             "sha256": self.sha256,
-            "skops_sha256": self.card.get("skops_sha256"),
+            "skops_sha256": self.card.skops_sha256,
             "loaded_at": self.loaded_at,
             "note": self.note,
         }
@@ -155,9 +156,9 @@ class ServedModel:
         return {
             **{k: v for k, v in self.health().items() if k != "status"},
             "features": features,
-            "test_metrics": self.card.get("test_metrics"),
-            "baseline_metrics": self.card.get("baseline_metrics"),
-            "gate": self.card.get("gate"),
-            "alpha": self.card.get("alpha"),
-            "coef": self.card.get("coef"),
+            "test_metrics": report_data(self.card.test_metrics),
+            "baseline_metrics": report_data(self.card.baseline_metrics),
+            "gate": report_data(self.card.gate),
+            "alpha": self.card.alpha,
+            "coef": self.card.coef,
         }

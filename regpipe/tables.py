@@ -1,0 +1,251 @@
+"""Tables past memory: rows read a chunk at a time, and a shuffled split written out of core.
+
+prepare works on any number of rows with memory bounded by a few chunks plus a few bytes per
+row (row hashes, the split's positions): a ``Table`` gives the rows of a Parquet file (or of a
+frame, the same code on one or more chunks) ``chunk_rows`` at a time, each chunk indexed by
+its rows' positions in the whole table, and a whole column when an exact statistic needs one
+(Parquet reads one column without the others). ``ShuffledSplit`` writes the rows in the order
+of a permutation without holding them: rows go to bucket files by their destination (one
+bucket per output chunk), then each bucket is put in order and appended to the output.
+"""
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from regpipe.errors import UserError
+from regpipe.io import write_table_chunks
+
+POSITION = "__position"  # the column carrying a row's place in its output, in the bucket files
+
+
+class Table:
+    """The rows of a Parquet file or a frame, ``chunk_rows`` at a time; ``table[name]`` is one
+    whole column. ``columns`` and ``len`` come from the Parquet footer without reading rows."""
+
+    def __init__(
+        self,
+        source: pd.DataFrame | str | Path,
+        chunk_rows: int,
+        columns: list[str] | None = None,
+    ) -> None:
+        self.source = source
+        self.chunk_rows = chunk_rows
+        if isinstance(source, pd.DataFrame):
+            names, self._n_rows = list(source.columns), len(source)
+        else:
+            import pyarrow.parquet as pq
+
+            if not Path(source).is_file():
+                raise UserError(f"{source}: file not found")
+            with pq.ParquetFile(source) as file:
+                names, self._n_rows = file.schema_arrow.names, file.metadata.num_rows
+        self.columns = pd.Index(names if columns is None else columns)
+
+    def __len__(self) -> int:
+        return self._n_rows
+
+    @property
+    def n_chunks(self) -> int:
+        return max(-(-self._n_rows // self.chunk_rows), 1)
+
+    def drop(self, columns: list[str]) -> "Table":
+        """The same rows without ``columns``."""
+        kept = [name for name in self.columns if name not in set(columns)]
+        return Table(self.source, self.chunk_rows, kept)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        if isinstance(self.source, pd.DataFrame):
+            return self.source[name]
+        import pyarrow.parquet as pq
+
+        # Arrow's buffers released as pandas takes them: one copy of the column at the peak
+        column = pq.read_table(self.source, columns=[name])
+        return column.to_pandas(split_blocks=True, self_destruct=True)[name]
+
+    def chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+        """The rows, ``chunk_rows`` at a time (at least one chunk, perhaps empty), with the
+        index a frame source has or, for Parquet, each row's position in the file."""
+        columns = list(self.columns if columns is None else columns)
+        if isinstance(self.source, pd.DataFrame):
+            for start in range(0, max(self._n_rows, 1), self.chunk_rows):
+                yield self.source.iloc[start : start + self.chunk_rows][columns]
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        start = 0
+        with pq.ParquetFile(self.source) as file:
+            for batch in file.iter_batches(batch_size=self.chunk_rows, columns=columns):
+                chunk = pa.Table.from_batches([batch]).to_pandas()
+                chunk.index = pd.RangeIndex(start, start + len(chunk))
+                start += len(chunk)
+                yield chunk
+            if start == 0:
+                yield file.schema_arrow.empty_table().select(columns).to_pandas()
+
+
+def progress(total: int, description: str, *, quiet: bool, unit: str = "chunk") -> "object":
+    """A tqdm bar on stderr for a pass over ``total`` chunks, silent when ``quiet``."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"prepare: {description}", unit=unit, disable=quiet)
+
+
+class ShuffledSplit:
+    """Rows written to ``parts`` in the order of each part's positions, out of core.
+
+    ``parts`` maps a part's name to the source positions of its rows, in output order
+    (``train`` -> sklearn's train indices, ...). Rows are given in source order by ``add``;
+    each lands in the bucket file (Arrow IPC, in a temporary folder beside the outputs) of its
+    output chunk. ``column`` then gives one column of a part in output order, and ``write``
+    puts each bucket in order and appends it to the part's file. Nothing reaches the output
+    paths until ``commit``; the temporary folder is removed on leaving, whatever happened.
+    """
+
+    def __init__(
+        self, parts: dict[str, np.ndarray], n_rows: int, *, bucket_rows: int, folder: Path
+    ) -> None:
+        self.bucket_rows = bucket_rows
+        self.parts = list(parts)
+        # where each source row goes: its part, and its position in that part
+        self.part_of = np.empty(n_rows, dtype=np.int8)
+        self.position = np.empty(n_rows, dtype=np.int64)
+        self.sizes = {}
+        for number, (name, rows) in enumerate(parts.items()):
+            self.part_of[rows] = number
+            self.position[rows] = np.arange(len(rows))
+            self.sizes[name] = len(rows)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(dir=folder, prefix=".prepare-split-"))
+        self.writers: dict[tuple[int, int], object] = {}
+        self.schema = None
+        self.done: dict[str, Path] = {}
+
+    def __enter__(self) -> "ShuffledSplit":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+        self.writers.clear()
+
+    def _bucket(self, part: int, bucket: int) -> Path:
+        return self.folder / f"{self.parts[part]}-{bucket:06d}.arrow"
+
+    def add(self, chunk: pd.DataFrame, first: int) -> None:
+        """Rows at source positions ``first``, ``first + 1``, ... (their order in the source)."""
+        import pyarrow as pa
+
+        rows = np.arange(first, first + len(chunk))
+        keys = self.part_of[rows].astype(np.int64) * (2**40) + (
+            self.position[rows] // self.bucket_rows
+        )
+        order = np.argsort(keys, kind="stable")
+        keys, frame = keys[order], chunk.iloc[order].reset_index(drop=True)
+        positions = self.position[rows][order] % self.bucket_rows
+        bounds = np.flatnonzero(np.diff(keys)) + 1
+        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
+            if start == stop:
+                continue
+            piece = frame.iloc[start:stop].assign(**{POSITION: positions[start:stop]})
+            if self.schema is None:  # a text column empty in this piece is still text
+                schema = pa.Schema.from_pandas(piece, preserve_index=False)
+                self.schema = pa.schema(
+                    [
+                        field.with_type(pa.string()) if pa.types.is_null(field.type) else field
+                        for field in schema
+                    ]
+                )
+            batch = pa.RecordBatch.from_pandas(piece, schema=self.schema, preserve_index=False)
+            key = (int(keys[start] // 2**40), int(keys[start] % 2**40))
+            if key not in self.writers:
+                self.writers[key] = pa.ipc.new_file(self._bucket(*key), self.schema)
+            self.writers[key].write_batch(batch)
+
+    def _buckets(self, part: str, *, last: bool = False) -> Iterator[tuple[object, np.ndarray]]:
+        """Each bucket of ``part`` as an Arrow table (memory-mapped) and the order of its rows;
+        with ``last``, each bucket file is deleted once used."""
+        import pyarrow as pa
+
+        self.close()
+        number = self.parts.index(part)
+        for bucket in range(self.n_buckets(part)):
+            path = self._bucket(number, bucket)
+            with pa.memory_map(str(path)) as source:
+                table = pa.ipc.open_file(source).read_all()
+            order = np.empty(table.num_rows, dtype=np.int64)
+            order[table.column(POSITION).to_numpy()] = np.arange(table.num_rows)
+            yield table, order
+            if last:  # written out: its disk space back before the next bucket's
+                del table
+                path.unlink()
+
+    def column(self, part: str, name: str) -> pd.Series:
+        """One column of ``part``, every row in output order (one column in memory)."""
+        values = [_to_numpy(table.column(name))[order] for table, order in self._buckets(part)]
+        dtype = self.schema.field(name).type if self.schema is not None else None
+        if not values:
+            return pd.Series([], dtype=object if dtype is None else _pandas_dtype(dtype))
+        return pd.Series(np.concatenate(values), name=name)
+
+    def n_buckets(self, part: str) -> int:
+        return -(-self.sizes[part] // self.bucket_rows)
+
+    def write(
+        self,
+        part: str,
+        path: Path,
+        transform: Callable[[pd.DataFrame], pd.DataFrame],
+        done: Callable[[], object] = lambda: None,
+    ) -> None:
+        """``part``'s rows in output order, each bucket through ``transform``, to a temporary
+        file of its own: ``commit`` moves it to ``path``."""
+        target = self.folder / f"{part}.out{Path(path).suffix}"
+
+        def frames() -> Iterator[pd.DataFrame]:
+            start = 0
+            for table, order in self._buckets(part, last=True):
+                frame = table.drop_columns([POSITION]).take(order)
+                frame = pd.DataFrame(
+                    {field: _to_numpy(frame.column(field)) for field in frame.column_names},
+                    index=pd.RangeIndex(start, start + len(order)),
+                )
+                start += len(order)
+                yield transform(frame).reset_index(drop=True)
+                done()
+
+        write_table_chunks(frames(), target)
+        self.done[part] = (target, Path(path))
+
+    def commit(self) -> None:
+        """Every written part moved onto its output path (renames on the same disk)."""
+        for target, path in self.done.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, path)
+
+
+def _to_numpy(column: object) -> np.ndarray:
+    """An Arrow column as pandas had it before: float64, or text as objects with None."""
+    import pyarrow as pa
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column.to_numpy(zero_copy_only=False).astype(object)
+    if pa.types.is_null(column.type):
+        return np.full(len(column), None, dtype=object)
+    return column.to_numpy()
+
+
+def _pandas_dtype(arrow_type: object) -> object:
+    import pyarrow as pa
+
+    return np.float64 if pa.types.is_floating(arrow_type) else object
