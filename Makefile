@@ -53,8 +53,10 @@ repro: setup ## run the whole pipeline with dvc repro
 test: setup setup-mlflow ## run the whole test suite on every core (with the MLflow extra)
 	python -m pytest -n auto --dist loadgroup
 
-test-fast: setup ## only the unit tier: pure functions, no dvc, server or browser (~1.5 min)
-	python -m pytest -m unit -q -n auto
+# The unit tier without its heavy tests, each property on a few hypothesis examples; a worker
+# per core (each pays the ~10 s of imports, the tests split). tests/README.md, "Tiers".
+test-fast: setup ## pure functions only (the unit tier, not heavy), in seconds
+	python -m pytest -m "unit and not heavy" -q -n auto --hypothesis-profile fast
 
 lint: setup ## ruff check and format check
 	ruff check .

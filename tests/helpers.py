@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -101,3 +102,12 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def examples(count: int) -> int:
+    """A property's hypothesis example count: ``count``, or the few of the `fast` profile that
+    `make test-fast` loads (conftest.py), so the unit tier stays seconds and `make test` keeps
+    every example."""
+    if settings.get_current_profile_name() == "fast":
+        return min(count, settings().max_examples)
+    return count

@@ -320,6 +320,7 @@ def test_bad_input_is_refused_with_a_message(
     assert expected in str(raised.value)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("kind", "bad_input", "argv", "expected"), CLI_CASES, ids=[case[1] for case in CLI_CASES]
 )

@@ -24,6 +24,8 @@ from regpipe.drift import data_drift, dataset_verdict
 from tests.test_corpus import installed_file
 from tests.test_drift import SETTINGS
 
+pytestmark = pytest.mark.heavy  # a study: hundreds of batches drawn from 50,000-row tables
+
 REPEATS = 6  # fresh reference and batch each time: 6 x 12 columns per pairing
 
 

@@ -131,7 +131,9 @@ def test_dvc_repro_on_a_dask_cluster_reproduces_the_local_metrics(repo_copy, cli
         assert_close(before[name], after, name)
 
 
-def test_an_unreachable_scheduler_is_a_params_error() -> None:
+def test_an_unreachable_scheduler_is_a_params_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Dask retries a refused connection until the timeout: 1 s proves the message as well as 10.
+    monkeypatch.setattr("regpipe.engine.CONNECT_TIMEOUT", "1s")
     engine = parse_section(
         "engine",
         {"name": "dask", "scheduler_address": "tcp://127.0.0.1:9", "n_workers": None},

@@ -66,6 +66,7 @@ def exact(model: object) -> object:
     return refit
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("data", SPLITS)
 @pytest.mark.parametrize("chunk_rows", [10**6, 37])
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -111,6 +112,7 @@ def resampled_oracle(model, X, y, X_test, y_test, counts: np.ndarray, noise: flo
     }
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("data", SPLITS)
 @pytest.mark.parametrize("chunk_rows", [10**6, 45])
 def test_bootstrap_decomposition_is_the_refits(data: str, chunk_rows: int) -> None:

@@ -102,6 +102,7 @@ def test_duplicate_keys_are_refused_with_their_line(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.process
 def test_billion_laughs_is_refused_at_once_in_little_memory(tmp_path: Path) -> None:
     """Nine levels of ten aliases: 10**9 strings if expanded. Refused in a child process whose
     address space is capped at 1 GiB beyond what Python and the imports need."""

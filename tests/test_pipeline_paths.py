@@ -55,6 +55,7 @@ def test_flags_repeat_and_templates_stay_as_written() -> None:
     assert stage_flags(["python s.py --out", "o.json"]) == {"--out": ["o.json"]}
 
 
+@pytest.mark.pipeline
 def test_a_missing_pipeline_or_flag_is_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="dvc.yaml: cannot read the pipeline"):
         pipeline_paths(tmp_path)

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 from regpipe.contract import infer_contract, write_contract
 from tests.helpers import PARAMS, ROOT, command_env
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.process  # prepare runs as its stage script, in a subprocess
 
 N_ROWS, CHUNK_ROWS, ROW_GROUP = 2300, 200, 300
 FIX = dict.fromkeys(("types", "finite", "range", "missing", "duplicates", "target"), "fix")

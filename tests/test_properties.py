@@ -19,6 +19,7 @@ from regpipe.contract import FIXABLE, enforce_contract, infer_contract
 from regpipe.errors import UserError
 from regpipe.models import candidate_alphas
 from regpipe.params import SECTIONS, load_params, parse_section
+from tests.helpers import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -99,7 +100,7 @@ def check_valid(name: str, params: object) -> None:
         assert 0 < params.test_size < 1
 
 
-@settings(max_examples=250, deadline=None, derandomize=True)
+@settings(max_examples=examples(250), deadline=None, derandomize=True)
 @given(mutated_sections())
 def test_mutated_params_give_a_user_error_or_a_valid_section(case: tuple[str, object]) -> None:
     name, raw = case
@@ -127,7 +128,7 @@ NUMERIC_KEYS = [
 ]
 
 
-@settings(max_examples=300, deadline=None, derandomize=True)
+@settings(max_examples=examples(300), deadline=None, derandomize=True)
 @given(
     st.sampled_from(NUMERIC_KEYS),
     edges | st.floats() | st.integers(min_value=-(2**70), max_value=2**70),
@@ -146,7 +147,7 @@ def test_any_number_in_a_numeric_param_gives_a_user_error_or_a_valid_section(
         check_valid(name, params)
 
 
-@settings(max_examples=100, deadline=None, derandomize=True)
+@settings(max_examples=examples(100), deadline=None, derandomize=True)
 @given(st.sampled_from(sorted(SECTIONS)), yaml_values)
 def test_any_yaml_value_as_a_section_gives_a_user_error_or_a_valid_section(
     name: str, raw: object
@@ -159,7 +160,7 @@ def test_any_yaml_value_as_a_section_gives_a_user_error_or_a_valid_section(
 
 
 @settings(
-    max_examples=100,
+    max_examples=examples(100),
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -209,7 +210,7 @@ def small_frames(draw: st.DrawFn) -> pd.DataFrame:
     return pd.DataFrame(data, index=range(n_rows))
 
 
-@settings(max_examples=150, deadline=None, derandomize=True)
+@settings(max_examples=examples(150), deadline=None, derandomize=True)
 @given(small_frames())
 @pytest.mark.parametrize("policy", ["fail", "fix"])
 def test_contract_gives_a_contract_error_or_a_clean_frame(policy: str, frame: pd.DataFrame) -> None:

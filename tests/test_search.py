@@ -53,6 +53,7 @@ def oracle(name: str, X: np.ndarray, y: np.ndarray, cv: KFold) -> GridSearchCV:
     ).fit(X, y)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("name", ["ols", "ridge", "lasso"])
 def test_search_agrees_with_grid_search_cv(name: str, dataset: str) -> None:

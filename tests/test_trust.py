@@ -135,6 +135,7 @@ def predict_workspace(workspace: Path, tmp_path: Path) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("kind", ["skops", "pickle"])
 def test_crafted_workspace_models_with_matching_cards_never_run(
     tmp_path: Path, payload, kind: str
@@ -173,6 +174,7 @@ def committed_workspace(path: Path) -> Path:
     return workspace
 
 
+@pytest.mark.pipeline
 def test_workspace_refuses_a_card_or_model_that_differs_from_head(tmp_path: Path) -> None:
     workspace = committed_workspace(tmp_path / "repo")
     settings = load_settings(workspace / "params.yaml", {}, {"use_registry": False})
@@ -301,6 +303,7 @@ def test_the_drift_reader_skips_and_counts_a_cut_last_line(tmp_path: Path) -> No
 # --- permissions ------------------------------------------------------------------------------
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
 def test_written_files_get_the_umask_permissions(tmp_path: Path, umask: int, mode: int) -> None:
     code = (
