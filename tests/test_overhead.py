@@ -46,6 +46,7 @@ def imported_after(code: str) -> set[str]:
     return set(done.stdout.split())
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("stage", sorted(MODULE_LEVEL_FORBIDDEN))
 def test_a_stage_script_imports_no_library_it_only_sometimes_uses(stage: str) -> None:
     argv = ["train_ols", "--help"] if stage == "train" else ["--help"]
@@ -62,6 +63,7 @@ def test_a_stage_script_imports_no_library_it_only_sometimes_uses(stage: str) ->
     assert not top_level & MODULE_LEVEL_FORBIDDEN[stage]
 
 
+@pytest.mark.process
 def test_saving_and_loading_a_safe_model_does_not_walk_scikit_learn(tmp_path: Path) -> None:
     loaded = imported_after(
         "import numpy as np, pandas as pd\n"
