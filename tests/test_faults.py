@@ -93,6 +93,18 @@ def interrupt_mid_stage(repo: Path, sig: signal.Signals, attempts: int = 3) -> s
     On a busy machine the signal can arrive after the stage and dvc have finished (then dvc
     exits 0 and nothing was interrupted): that run tested nothing, so it is tried again; a
     signal that never stops the stage fails the test after ``attempts`` runs."""
+    # A terminal's Ctrl-C reaches a dvc that neither ignores nor blocks SIGINT. Children inherit
+    # both from this worker, which an earlier test in the same worker may have left set.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        return _interrupt_mid_stage(repo, sig, attempts)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+def _interrupt_mid_stage(repo: Path, sig: signal.Signals, attempts: int) -> str:
     for _ in range(attempts):
         dvc = start_repro(repo, "--force", "--single-item", "train_ridge")
         wait_for_stage_process(repo, RIDGE_TRAINING, dvc)
