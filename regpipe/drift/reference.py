@@ -99,39 +99,41 @@ class SampledColumn:
             present = numbers[~np.isnan(numbers)]
             if len(present):
                 self.low, self.high = min(self.low, present.min()), max(self.high, present.max())
-            finite = present[np.isfinite(present)]
+            # sorted once: the batch's values are then looked up in the chunk, not the reverse
+            finite = np.sort(present[np.isfinite(present)])
             if len(finite):
-                delta, total = finite.mean() - self.mean, self.n_values + len(finite)
-                self.squares += np.sum((finite - finite.mean()) ** 2)
+                mean, total = finite.mean(), self.n_values + len(finite)
+                delta = mean - self.mean
+                self.squares += np.sum((finite - mean) ** 2)
                 self.squares += delta * delta * self.n_values * len(finite) / total
                 self.mean += delta * len(finite) / total
             self.whole = self.whole and bool(np.array_equal(finite, np.round(finite)))
-            m = len(self.current)
             if self.below is None:
-                self.below, self.not_above = np.zeros(m + 1, np.int64), np.zeros(m + 1, np.int64)
-            # a value x is below current[i] exactly when fewer than i + 1 batch values are <= x
-            self.below += np.bincount(np.searchsorted(self.current, finite, "right"), None, m + 1)
-            self.not_above += np.bincount(
-                np.searchsorted(self.current, finite, "left"), None, m + 1
-            )
-            limit = MAX_NUMERIC_LEVELS
+                self.below = np.zeros(len(self.current), np.int64)
+                self.not_above = np.zeros(len(self.current), np.int64)
+            self.below += np.searchsorted(finite, self.current, "left")
+            self.not_above += np.searchsorted(finite, self.current, "right")
+            if self.level_counts is not None:
+                n_levels = np.count_nonzero(finite[1:] != finite[:-1]) + 1 if len(finite) else 0
+                self._count_levels(finite, n_levels, MAX_NUMERIC_LEVELS)
         else:
             finite = values.dropna().astype(str).to_numpy()
-            limit = MAX_LABELS
+            if self.level_counts is not None:
+                self._count_levels(finite, None, MAX_LABELS)
         self.n_values += len(finite)
-        if self.level_counts is not None:
-            levels, counts = np.unique(finite, return_counts=True)
-            for level, count in zip(levels.tolist(), counts.tolist(), strict=True):
-                self.level_counts[level] = self.level_counts.get(level, 0) + count
-            if len(self.level_counts) > limit:
-                self.level_counts = None
+
+    def _count_levels(self, values: np.ndarray, n_levels: int | None, limit: int) -> None:
+        if n_levels is not None and n_levels > limit:
+            self.level_counts = None
+            return
+        for level, count in pd.Series(values).value_counts(sort=False).items():
+            self.level_counts[level] = self.level_counts.get(level, 0) + int(count)
+        if len(self.level_counts) > limit:
+            self.level_counts = None
 
     def finish(self) -> "SampledColumn":
         sample = pd.concat(self._pieces, ignore_index=True)
         self.sample, self._pieces = clean(sample, self.numeric), []
-        if self.below is not None:  # cumulative: counts of values with at most i batch values...
-            self.below = np.cumsum(self.below)[:-1]
-            self.not_above = np.cumsum(self.not_above)[:-1]
         return self
 
     def std(self) -> float:
