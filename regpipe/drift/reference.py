@@ -42,7 +42,7 @@ from regpipe.progress import PassLog
 if TYPE_CHECKING:
     from regpipe.io import ParquetColumns
 
-CHUNK_ROWS = 1 << 18  # reference rows read at a time: ~2 MiB per numeric column
+CHUNK_ROWS = 1 << 16  # reference rows read at a time: 0.5 MiB per numeric column
 MAX_NUMERIC_LEVELS = JS_VALUE_BINS  # more numeric values than this: no test counts levels
 MAX_LABELS = 100_000  # labels counted exactly up to this many per column
 SAMPLE_BLOCK = 1 << 20  # the sample is drawn block by block of this many positions
