@@ -93,9 +93,10 @@ class SampledColumn:
         """Count one chunk of the column; keep its rows at ``sampled`` (positions in it)."""
         self.n_rows += len(values)
         self.n_missing += int(values.isna().sum())
-        self._pieces.append(values.iloc[sampled])
         if self.numeric:
             numbers = values.to_numpy(dtype=float, na_value=np.nan)
+            drawn = numbers[sampled]  # kept as clean() keeps them: finite floats, sorted at the end
+            self._pieces.append(drawn[np.isfinite(drawn)])
             present = numbers[~np.isnan(numbers)]
             if len(present):
                 self.low, self.high = min(self.low, present.min()), max(self.high, present.max())
@@ -117,6 +118,7 @@ class SampledColumn:
                 n_levels = np.count_nonzero(finite[1:] != finite[:-1]) + 1 if len(finite) else 0
                 self._count_levels(finite, n_levels, MAX_NUMERIC_LEVELS)
         else:
+            self._pieces.append(values.iloc[sampled])
             finite = values.dropna().astype(str).to_numpy()
             if self.level_counts is not None:
                 self._count_levels(finite, None, MAX_LABELS)
@@ -132,8 +134,12 @@ class SampledColumn:
             self.level_counts = None
 
     def finish(self) -> "SampledColumn":
-        sample = pd.concat(self._pieces, ignore_index=True)
-        self.sample, self._pieces = clean(sample, self.numeric), []
+        if self.numeric:
+            self.sample = np.concatenate(self._pieces)
+            self.sample.sort()
+        else:
+            self.sample = clean(pd.concat(self._pieces, ignore_index=True), numeric=False)
+        self._pieces = []
         return self
 
     def std(self) -> float:
