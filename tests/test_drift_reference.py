@@ -2,6 +2,10 @@
 groups: exact where the statistic allows it (compared with the in-memory result and with
 scipy), a seeded sample for the distances (its error measured here and in docs/scale.md)."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -13,6 +17,7 @@ from regpipe.drift import data_drift, distribution_table, summarised
 from regpipe.drift.reference import level_table, sample_positions, summarise_reference
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
 from regpipe.io import ParquetColumns
+from tests.helpers import PARAMS, ROOT, edit_params
 
 SETTINGS = {
     "p_value": 0.05,
@@ -182,3 +187,34 @@ def test_sample_error_against_the_full_reference(n_rows) -> None:
         assert sampled[name].distance == pytest.approx(exact, abs=0.01)
         assert sampled[name].psi == pytest.approx(full[name].psi, abs=0.005)
         assert sampled[name].drift == full[name].drift
+
+
+@pytest.mark.process
+def test_drift_stage_summarises_a_long_reference(tmp_path) -> None:
+    """The stage script on a 15,000-row Parquet reference: with reference_sample.rows 10,000 it
+    summarises, and its report equals the in-memory run's but for PSI (from the sample)."""
+    reference = training_split(15_000).assign(target=0.0)
+    write_groups(reference, tmp_path / "train.parquet", row_group_size=4000)
+    batch(reference, 300).drop(columns="target").to_csv(tmp_path / "current.csv", index=False)
+    (tmp_path / "train_stats.json").write_text("{}")
+    reports = {}
+    for rows in (10_000, 1_000_000):
+        edit_params(
+            tmp_path / "params.yaml",
+            {"drift.reference_sample.rows": rows},
+            start_from=PARAMS,
+        )
+        command = [sys.executable, str(ROOT / "stages/drift.py"), "--train=train.parquet"]
+        command += ["--stats=train_stats.json", "--current=current.csv"]
+        command += ["--champion=unused.skops", "--model-card=unused.json"]
+        command += [f"--out-metrics=drift{rows}.json", f"--out-plot=drift{rows}.csv"]
+        subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
+        reports[rows] = json.loads((tmp_path / f"drift{rows}.json").read_text())
+    sampled, whole = reports[10_000], reports[1_000_000]
+    for report in (sampled, whole):
+        for column in report["columns"].values():
+            column.pop("psi", None), column.pop("psi_band", None)
+    assert sampled == whole
+    # a moved; color has a level ("purple") the reference never had
+    assert whole["n_reference"] == 15_000
+    assert whole["dataset"]["drifted_columns"] == ["a", "color"]
