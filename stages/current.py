@@ -7,7 +7,7 @@ reference by chance alone and the concept check measures the champion on unseen 
 
 import argparse
 
-from regpipe.current import make_current_batch
+from regpipe.current import ParquetRows, make_current_batch
 from regpipe.errors import run
 from regpipe.io import read_table, write_table
 from regpipe.params import load_params
@@ -20,8 +20,10 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params("generate")
+    # A Parquet split is read only where the batch needs it (its drawn rows), not whole
+    test = ParquetRows(args.test) if args.test.endswith(".parquet") else read_table(args.test)
     current = make_current_batch(
-        read_table(args.test), random_state=params.random_state, **params.current.model_dump()
+        test, random_state=params.random_state, **params.current.model_dump()
     )
     write_table(current, args.out)
 
