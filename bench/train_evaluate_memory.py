@@ -16,9 +16,9 @@ import argparse
 import subprocess
 from pathlib import Path
 
+import yaml
 from generate_prepare import run_stage
 from pipeline_time import ENV, ROOT
-from scale_repro import set_engine
 
 STAGES = ["train_ridge", "evaluate"]
 
@@ -29,7 +29,11 @@ def prepared_clone(work: Path, n_samples: int) -> tuple[Path, dict[str, str]]:
     env = {**ENV, "PYTHONPATH": str(repo)}
     if not (repo / "models" / "lasso.joblib").exists():
         subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
-        set_engine(repo, "local", n_samples=n_samples)
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["generate"]["source"] = "synthetic"
+        params["generate"]["synthetic"]["n_samples"] = n_samples
+        params["generate"]["current"]["shift_sd"] = {"x0": 0.5}  # bmi is a Diabetes column
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         (repo / "data_contract.yaml").unlink()  # Diabetes' contract; prepare infers a new one
         for stage in ["generate", "prepare", "train_ols", "train_ridge", "train_lasso"]:
             run_stage(["dvc", "repro", "--single-item", stage], repo, env)
