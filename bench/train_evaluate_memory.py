@@ -8,8 +8,8 @@ data, params and dvc.yaml stay) and ``train_ridge`` and ``evaluate`` run as
 largest process (wait4). The clones are kept under ``--work`` so a later revision can be
 measured on the same data.
 
-    nice -n 10 .venv/bin/python bench/train_evaluate_memory.py --work /tmp/tem \\
-        --revisions main HEAD 1e6 1e7
+    nice -n 10 .venv/bin/python bench/train_evaluate_memory.py --work /tmp/tem 1e6 1e7 \\
+        --revisions main HEAD
 """
 
 import argparse
