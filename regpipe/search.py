@@ -97,8 +97,8 @@ class FoldLabels:
     """Each row's group (its test fold), for any range of rows: ``labels[start:stop]``.
 
     Unshuffled K-fold (the default) cuts the rows into contiguous blocks, so the labels of a
-    range follow from the blocks' ends and nothing is held per row. Any other splitter's
-    labels are stored, one byte per row while there are fewer than 256 folds.
+    range follow from the blocks' ends and nothing is held per row. Otherwise the labels are
+    stored: one byte per row for shuffled K-fold (up to 255 folds), two for other splitters.
     """
 
     n_groups: int
