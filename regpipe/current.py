@@ -72,19 +72,25 @@ class ParquetRows:
         anywhere in the file is float or object there, even when the drawn rows have none."""
         import pyarrow as pa
 
-        schema = self._metadata.schema.to_arrow_schema()
-        for index, field in enumerate(schema):
-            if not (pa.types.is_integer(field.type) or pa.types.is_boolean(field.type)):
-                continue
-            chunks = [
-                self._metadata.row_group(group).column(index).statistics
-                for group in range(self._metadata.num_row_groups)
-            ]
-            has_nulls = any(stats is None or stats.null_count > 0 for stats in chunks)
-            if has_nulls and frame[field.name].dtype.kind in "iub":
-                kind = float if pa.types.is_integer(field.type) else object
-                frame[field.name] = frame[field.name].astype(kind)
+        for index, field in enumerate(self._metadata.schema.to_arrow_schema()):
+            integer = pa.types.is_integer(field.type)
+            nullable = integer or pa.types.is_boolean(field.type)
+            drawn_without_nulls = frame[field.name].dtype.kind in "iub"
+            if nullable and drawn_without_nulls and self._has_nulls(index, field.name):
+                frame[field.name] = frame[field.name].astype(float if integer else object)
         return frame
+
+    def _has_nulls(self, index: int, column: str) -> bool:
+        """From the row groups' statistics, or, where a writer left them out, the column."""
+        import pyarrow.parquet as pq
+
+        groups = map(self._metadata.row_group, range(self._metadata.num_row_groups))
+        stats = [group.column(index).statistics for group in groups]
+        if all(item is not None and item.has_null_count for item in stats):
+            return any(item.null_count > 0 for item in stats)
+        with pq.ParquetFile(self.path, pre_buffer=False) as file:
+            batches = file.iter_batches(self.chunk_rows, columns=[column])
+            return any(batch.column(0).null_count > 0 for batch in batches)
 
 
 class FrameRows:

@@ -84,6 +84,16 @@ def test_integer_column_with_a_null_anywhere_reads_as_float(tmp_path) -> None:
     taken = ParquetRows(path).take(rows)
     assert taken["n"].dtype == np.float64
     pd.testing.assert_frame_equal(taken, read_table(path).iloc[rows].reset_index(drop=True))
+    # a writer that left the statistics out: the column itself is read for its nulls
+    bare = tmp_path / "bare.parquet"
+    flags = pa.array([True, None] + [False] * 1998)
+    pq.write_table(table.append_column("flag", flags), bare, write_statistics=False)
+    taken = ParquetRows(bare, chunk_rows=300).take(rows)
+    assert (taken["n"].dtype, taken["flag"].dtype) == (np.float64, object)
+    pd.testing.assert_frame_equal(taken, read_table(bare).iloc[rows].reset_index(drop=True))
+    clean = tmp_path / "clean.parquet"
+    pq.write_table(table.slice(1), clean, write_statistics=False)
+    assert ParquetRows(clean).take(rows)["n"].dtype == np.int64
 
 
 def test_bad_inputs_name_the_problem(tmp_path) -> None:
