@@ -5,10 +5,13 @@ The test split is rows no model trained on, cleaned and imputed exactly as the t
 reference by chance alone and the concept check measures the champion on unseen rows.
 """
 
+from regpipe.errors import quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 
 from regpipe.current import ParquetRows, make_current_batch
-from regpipe.errors import run
 from regpipe.io import read_table, write_table
 from regpipe.params import load_params
 

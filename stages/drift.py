@@ -4,6 +4,10 @@ The report is data: the stage succeeds whatever the verdict, unless drift.fail_o
 (then it fails after writing the report, for scheduled checks that must alert).
 """
 
+from regpipe.errors import UserError, quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 
 # Before pandas: importing skops.io looks each scipy.special ufunc up in every module loaded
@@ -22,7 +26,6 @@ from regpipe.drift import (
     summarised,
     summary,
 )
-from regpipe.errors import UserError, run
 from regpipe.io import ParquetColumns, load_safe_model, read_json, read_table, write_table
 from regpipe.params import load_params
 from regpipe.reports import ConceptDrift, ModelCard, read_report, write_report

@@ -1,5 +1,9 @@
 """evaluate: test metrics, the champion and its quality gate, the model card, the plot data."""
 
+from regpipe.errors import UserError, quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 import shutil
 import sys
@@ -11,7 +15,6 @@ from pathlib import Path
 import scipy.special  # noqa: F401
 
 from regpipe.engine import open_engine
-from regpipe.errors import UserError, run
 from regpipe.evaluation import (
     BASELINE,
     design,
