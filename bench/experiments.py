@@ -20,7 +20,7 @@ import numpy as np
 import yaml
 
 from regpipe.sweep import parse_experiments, wait_for_queue
-from tests.conftest import clone_working_tree, command_env, sh
+from tests.helpers import clone_working_tree, command_env, sh
 from tests.sshd import serve_sshd
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.registry_bench import make_versions  # noqa: E402
-from tests.conftest import clone_working_tree, sh  # noqa: E402
+from tests.helpers import clone_working_tree, sh  # noqa: E402
 
 N_VERSIONS = 10
 

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import clone_working_tree, command_env, sh  # noqa: E402
+from tests.helpers import clone_working_tree, command_env, sh  # noqa: E402
 
 N_VERSIONS = 50
 ROUNDS = 3

@@ -5,6 +5,8 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 
+INTERRUPTED = "interrupted: no output was half-written"
+
 
 class UserError(Exception):
     """Bad input from the user (params, data, arguments): shown as a message, never a traceback."""
@@ -45,5 +47,24 @@ def _run(main: Callable[[], None]) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         # Ctrl-C: outputs are written atomically, so nothing half-written is left behind.
-        print("interrupted: no output was half-written", file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         sys.exit(130)
+
+
+def quiet_interrupts() -> None:
+    """A Ctrl-C before ``run`` starts ends the process with the same line, not a traceback.
+
+    On small data a stage spends most of its time importing its libraries, DVC passes a Ctrl-C on
+    to it, and Python reports a KeyboardInterrupt raised inside an import with a traceback. A
+    stage script calls this before those imports. The process still dies by SIGINT, as callers
+    expect of an interrupted command.
+    """
+    default_hook = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, traceback: object) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            print(INTERRUPTED, file=sys.stderr)
+        else:
+            default_hook(kind, value, traceback)
+
+    sys.excepthook = hook

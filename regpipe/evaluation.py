@@ -20,11 +20,11 @@ from functools import partial
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import Lasso, LinearRegression, Ridge
-from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 from sklearn.model_selection import BaseCrossValidator
 
 from regpipe.reports import Evaluation, LeaderboardRow, ModelCard, TrainMetrics
 from regpipe.search import (
+    FoldLabels,
     Kind,
     Rows,
     Standardised,
@@ -43,34 +43,126 @@ from regpipe.search import (
 BASELINE = "baseline"
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {
-        "rmse": float(root_mean_squared_error(y_true, y_pred)),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "r2": float(r2_score(y_true, y_pred)),
-    }
-
-
-def predict_all(
-    models: dict[str, object], X_test: pd.DataFrame, *, train_target_mean: float
-) -> pd.DataFrame:
-    """One column of test predictions per model, plus the baseline that predicts the train mean."""
-    predictions = pd.DataFrame({name: model.predict(X_test) for name, model in models.items()})
-    predictions[BASELINE] = train_target_mean
-    return predictions
-
-
 def pick_champion(metrics: dict[str, dict[str, float]], order: list[str]) -> str:
     """The lowest test RMSE; on a tie, the model earlier in ``order`` (simpler first)."""
     return min(order, key=lambda name: (metrics[name]["rmse"], order.index(name)))
 
 
-def evaluate(predictions: pd.DataFrame, y_test: pd.Series, model_order: list[str]) -> dict:
-    """The metrics for every column of ``predictions`` and the champion among ``model_order``."""
+@dataclass(frozen=True)
+class ErrorSums:
+    """What the test metrics need from some rows: per predictor (the models, then the
+    baseline) the sums of squared and absolute errors; the sums of ``y - centre`` and its
+    square (R²'s total sum of squares, merged over chunks); and the plot rows among them
+    (actual, then each model's prediction), in row order. Chunks' sums add up with ``+``."""
+
+    squared: np.ndarray
+    absolute: np.ndarray
+    deviation: float
+    squared_deviation: float
+    sample: np.ndarray
+
+    def __add__(self, other: "ErrorSums") -> "ErrorSums":
+        return ErrorSums(
+            self.squared + other.squared,
+            self.absolute + other.absolute,
+            self.deviation + other.deviation,
+            self.squared_deviation + other.squared_deviation,
+            np.concatenate([self.sample, other.sample]),
+        )
+
+
+def error_sums(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: int,
+    *,
+    predictors: dict[str, object],
+    baseline: float,
+    y_centre: float,
+    sample_rows: np.ndarray,
+) -> ErrorSums:
+    """A chunk's :class:`ErrorSums`: each predictor's ``predict`` of the chunk's (encoded) X,
+    the baseline's constant, and the chunk's share of ``sample_rows`` (sorted, whole-table
+    positions). Each sum is numpy's over one contiguous column, as scikit-learn's metrics
+    take it, so a test split read in one chunk gives their numbers bit for bit."""
+    predictions = [np.asarray(p.predict(X), dtype=np.float64) for p in predictors.values()]
+    errors = [y - predicted for predicted in predictions] + [y - baseline]
+    first, last = np.searchsorted(sample_rows, [offset, offset + len(y)])
+    chosen = sample_rows[first:last] - offset
+    return ErrorSums(
+        squared=np.array([np.sum(np.square(error)) for error in errors]),
+        absolute=np.array([np.sum(np.abs(error)) for error in errors]),
+        deviation=float(np.sum(y - y_centre)),
+        squared_deviation=float(np.sum(np.square(y - y_centre))),
+        sample=np.column_stack([y[chosen], *(predicted[chosen] for predicted in predictions)]),
+    )
+
+
+def plot_rows(n_rows: int, max_points: int, random_state: int = 0) -> np.ndarray:
+    """The test rows drawn for the plots, sorted: all of them up to ``max_points``, else
+    ``max_points`` drawn without replacement (numpy's Floyd sampling: memory of the draw,
+    not of the table)."""
+    if n_rows <= max_points:
+        return np.arange(n_rows)
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n_rows, size=max_points, replace=False))
+
+
+def score_rows(
+    predictors: dict[str, object],
+    rows: Rows,
+    *,
+    baseline: float,
+    max_points: int,
+    random_state: int = 0,
+) -> tuple[dict[str, dict[str, float]], pd.DataFrame]:
+    """RMSE, MAE and R² of every predictor and of the ``baseline`` constant (named BASELINE)
+    on the test ``rows``, and the plot sample (actual and predicted, ``max_points`` rows at
+    most): one pass, one chunk in memory.
+
+    ``predictors`` take the encoded X of ``rows`` (a fitted model without its encoder).
+    R²'s total sum of squares is summed around the first chunk's mean of y and corrected by
+    the mean's offset from it, so the merged chunks give scikit-learn's r2_score over the
+    whole split to rounding, and exactly its bits when the split is one chunk.
+    """
+    n = rows.n_rows
+    _, y_centre = rows.first_centre()
+    sums = rows.reduce(
+        partial(
+            error_sums,
+            predictors=predictors,
+            baseline=baseline,
+            y_centre=y_centre,
+            sample_rows=plot_rows(n, max_points, random_state),
+        )
+    )
+    total = sums.squared_deviation - sums.deviation**2 / n
     metrics = {
-        name: regression_metrics(y_test.to_numpy(), predictions[name].to_numpy())
-        for name in predictions.columns
+        name: {
+            "rmse": float(np.sqrt(squared / n)),
+            "mae": float(absolute / n),
+            "r2": _r2(squared, total, n),
+        }
+        for name, squared, absolute in zip(
+            [*predictors, BASELINE], sums.squared, sums.absolute, strict=True
+        )
     }
+    sample = pd.DataFrame(sums.sample, columns=["actual", *predictors])
+    # Rounded so last-bit float noise never changes the file (and so its hash in dvc.lock).
+    return metrics, sample.round(6)
+
+
+def _r2(squared_errors: float, total: float, n: int) -> float:
+    """scikit-learn's r2_score from its two sums (force_finite: a constant y scores 1 or 0)."""
+    if n < 2:
+        return float("nan")
+    if squared_errors == 0:
+        return 1.0
+    return 0.0 if total == 0 else float(1 - squared_errors / total)
+
+
+def evaluate(metrics: dict[str, dict[str, float]], model_order: list[str]) -> dict:
+    """The metrics of :func:`score_rows` and the champion among ``model_order``."""
     return {"models": metrics, "champion": pick_champion(metrics, model_order)}
 
 
@@ -127,8 +219,8 @@ def cv_metrics(
     R² is None when a validation fold holds a single row: its R² is undefined.
     """
     labels = fold_labels(cv, rows.n_rows)
-    n_folds = int(labels.max()) + 1
-    stats = group_statistics(rows, labels, n_folds)
+    n_folds = labels.n_groups
+    stats = group_statistics(rows, labels)
     _, thetas = _fitted(models, stats.complement())
     # The baseline predicts its training fold's mean: a model with every slope zero.
     train_y_mean = (stats.y_sum.sum() - stats.y_sum) / (stats.n.sum() - stats.n)
@@ -166,7 +258,7 @@ def absolute_errors(
     y: np.ndarray,
     offset: int,
     *,
-    labels: np.ndarray,
+    labels: FoldLabels,
     thetas: np.ndarray,
     centre: tuple[np.ndarray, float],
 ) -> np.ndarray:
@@ -296,7 +388,7 @@ def total_statistics(
     rows: Rows, centre: tuple[np.ndarray, float] | None = None
 ) -> SufficientStatistics:
     """One pass: the statistics of all of ``rows`` as one group."""
-    return group_statistics(rows, np.zeros(rows.n_rows, dtype=np.int32), 1, centre)
+    return group_statistics(rows, FoldLabels.blocks([rows.n_rows]), centre)
 
 
 def target_sum(X: np.ndarray, y: np.ndarray, offset: int) -> np.ndarray:
@@ -481,18 +573,7 @@ def model_card_markdown(card: ModelCard) -> str:
 
 
 def residual_sample(sample: pd.DataFrame) -> pd.DataFrame:
-    """Long format (model, predicted, residual) of :func:`plot_sample`'s rows, for a scatter."""
+    """Long format (model, predicted, residual) of :func:`score_rows`' plot sample."""
     long = sample.melt(id_vars="actual", var_name="model", value_name="predicted")
     long["residual"] = (long["actual"] - long["predicted"]).round(6)
     return long[["model", "predicted", "residual"]]
-
-
-def plot_sample(
-    predictions: pd.DataFrame, y_test: pd.Series, *, max_points: int, random_state: int = 0
-) -> pd.DataFrame:
-    """Actual vs predicted per model, at most ``max_points`` rows so the plot stays light."""
-    frame = predictions.drop(columns=BASELINE).assign(actual=y_test.to_numpy())
-    if len(frame) > max_points:
-        frame = frame.sample(n=max_points, random_state=random_state).sort_index()
-    # Rounded so last-bit float noise never changes the file (and so its hash in dvc.lock).
-    return frame[["actual", *frame.columns.drop("actual")]].round(6)

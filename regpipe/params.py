@@ -260,6 +260,15 @@ class Concept(Section):
     random_state: Seed
 
 
+class ReferenceSample(Section):
+    """A reference longer than ``rows`` is summarised in one pass (regpipe.drift.reference)."""
+
+    rows: Annotated[int, Field(ge=10_000)] = Field(
+        description="reference rows held at most: exact counts, plus a sample of this many rows"
+    )
+    random_state: Seed
+
+
 class Drift(Section):
     current: Annotated[str, Field(min_length=1)] = Field(
         description="the batch to check: CSV/Parquet, or the service's JSON-lines request log"
@@ -277,6 +286,7 @@ class Drift(Section):
     concept: Concept
     plot_bins: Annotated[int, Field(ge=2)]
     fail_on_drift: bool
+    reference_sample: ReferenceSample
 
 
 class Serve(Section):

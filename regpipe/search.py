@@ -41,7 +41,8 @@ from typing import Literal
 import numpy as np
 from sklearn import config_context
 from sklearn.linear_model import lars_path_gram
-from sklearn.model_selection import BaseCrossValidator
+from sklearn.model_selection import BaseCrossValidator, KFold
+from sklearn.utils import check_random_state
 
 from regpipe.progress import PassLog
 
@@ -91,20 +92,68 @@ class SufficientStatistics:
         return self.n, self.X_sum, self.XtX, self.Xty, self.y_sum, self.yty
 
 
-def fold_labels(cv: BaseCrossValidator, n_samples: int) -> np.ndarray:
-    """Each row's test fold under ``cv`` (one small integer per row, so chunks can be labelled).
+@dataclass(frozen=True)
+class FoldLabels:
+    """Each row's group (its test fold), for any range of rows: ``labels[start:stop]``.
+
+    Unshuffled K-fold (the default) cuts the rows into contiguous blocks, so the labels of a
+    range follow from the blocks' ends and nothing is held per row. Otherwise the labels are
+    stored: one byte per row for shuffled K-fold (up to 255 folds), two for other splitters.
+    """
+
+    n_groups: int
+    ends: np.ndarray | None = None  # contiguous groups: each group's last row + 1
+    stored: np.ndarray | None = None  # otherwise: every row's group
+
+    @classmethod
+    def blocks(cls, sizes: list[int] | np.ndarray) -> "FoldLabels":
+        """Groups of ``sizes`` consecutive rows, in order (one group: every row)."""
+        return cls(len(sizes), ends=np.cumsum(np.asarray(sizes, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return len(self.stored) if self.stored is not None else int(self.ends[-1])
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if self.stored is not None:
+            return self.stored[rows]
+        start, stop, _ = rows.indices(len(self))
+        # Each group's share of start:stop, repeated: one array the size of the range.
+        lengths = np.diff(np.clip(np.concatenate([[0], self.ends]), start, stop))
+        return np.repeat(np.arange(self.n_groups, dtype=np.min_scalar_type(self.n_groups)), lengths)
+
+
+def fold_labels(cv: BaseCrossValidator, n_samples: int) -> FoldLabels:
+    """Each row's test fold under ``cv`` (a small integer per row, so chunks can be labelled).
 
     Raises ValueError unless the test folds partition the rows (each row in exactly one test
-    fold, each training fold its complement), which K-fold splitters guarantee.
+    fold, each training fold its complement), which K-fold splitters guarantee. KFold is not
+    asked for its index arrays (int64 per row, several at once): without shuffling its folds
+    are contiguous blocks of known sizes, with shuffling they are blocks of the same
+    permutation of the rows KFold draws, drawn here in int32 positions.
     """
-    labels = np.full(n_samples, -1, dtype=np.int32)
+    if isinstance(cv, KFold):
+        if cv.n_splits > n_samples:
+            raise ValueError(f"{cv.n_splits} folds of {n_samples} rows: a fold would be empty")
+        sizes = np.full(cv.n_splits, n_samples // cv.n_splits, dtype=np.int64)
+        sizes[: n_samples % cv.n_splits] += 1
+        if not cv.shuffle:
+            return FoldLabels.blocks(sizes)
+        order = np.arange(n_samples, dtype=np.int32 if n_samples < 2**31 else np.int64)
+        check_random_state(cv.random_state).shuffle(order)
+        labels = np.empty(n_samples, dtype=np.min_scalar_type(cv.n_splits))
+        ends = np.cumsum(sizes)
+        for fold, (start, stop) in enumerate(zip(ends - sizes, ends, strict=True)):
+            labels[order[start:stop]] = fold
+        return FoldLabels(cv.n_splits, stored=labels)
+    n_splits = cv.get_n_splits(np.empty((n_samples, 0)))
+    labels = np.full(n_samples, -1, dtype=np.int16 if n_splits < 2**15 else np.int32)
     for fold, (train, test) in enumerate(cv.split(np.empty((n_samples, 0)))):
         if len(test) == 0 or len(train) + len(test) != n_samples or (labels[test] >= 0).any():
             raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
         labels[test] = fold
     if (labels < 0).any():
         raise ValueError("the fast search needs test folds that partition the rows (K-fold)")
-    return labels
+    return FoldLabels(int(labels.max()) + 1, stored=labels)
 
 
 def center(values: np.ndarray, max_rows: int = 10_000) -> np.ndarray:
@@ -126,9 +175,8 @@ def augmented(X: np.ndarray, y: np.ndarray, X_center: np.ndarray, y_center: floa
 def group_grams(rows: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
     """The Gram matrix of each group's rows of an augmented chunk, shape (n_groups, p+2, p+2)."""
     grams = np.zeros((n_groups, rows.shape[1], rows.shape[1]))
-    first, last = labels.min(initial=0), labels.max(initial=-1)
-    if first == last:  # a whole chunk in one group (unshuffled K-fold): no copy
-        grams[first] = rows.T @ rows
+    if len(labels) and labels.min() == labels.max():  # one group (unshuffled K-fold): no copy
+        grams[labels[0]] = rows.T @ rows
         return grams
     for group in np.unique(labels):
         part = rows[labels == group]
@@ -230,18 +278,17 @@ def labelled_grams(
     y: np.ndarray,
     offset: int,
     *,
-    labels: np.ndarray,
-    n_groups: int,
+    labels: FoldLabels,
     centre: tuple[np.ndarray, float],
 ) -> np.ndarray:
     """A chunk's augmented Gram matrix per group of rows (``labels`` for the whole table)."""
-    return group_grams(augmented(X, y, *centre), labels[offset : offset + len(X)], n_groups)
+    chunk = augmented(X, y, *centre)
+    return group_grams(chunk, labels[offset : offset + len(X)], labels.n_groups)
 
 
 def group_statistics(
     rows: Rows,
-    labels: np.ndarray,
-    n_groups: int,
+    labels: FoldLabels,
     centre: tuple[np.ndarray, float] | None = None,
 ) -> SufficientStatistics:
     """One pass over ``rows``: the statistics of every group of rows (``labels``, one per row),
@@ -249,7 +296,7 @@ def group_statistics(
     if len(labels) != rows.n_rows:
         raise ValueError(f"the rows number {rows.n_rows}, the labels {len(labels)}")
     centre = centre or rows.first_centre()
-    grams = rows.reduce(partial(labelled_grams, labels=labels, n_groups=n_groups, centre=centre))
+    grams = rows.reduce(partial(labelled_grams, labels=labels, centre=centre))
     return from_grams(grams, *centre)
 
 
@@ -503,7 +550,7 @@ def search_rows(
     """:func:`search_alpha` over a chunked source of rows (one pass, one chunk in memory)."""
     grid = np.zeros(1) if alphas is None else np.asarray(alphas, dtype=np.float64)
     labels = fold_labels(cv, rows.n_rows)
-    stats = group_statistics(rows, labels, int(labels.max()) + 1)
+    stats = group_statistics(rows, labels)
     train_stats = stats.complement()
     problems = standardise(train_stats)
     whole = standardise(stats.total())

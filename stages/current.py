@@ -5,10 +5,13 @@ The test split is rows no model trained on, cleaned and imputed exactly as the t
 reference by chance alone and the concept check measures the champion on unseen rows.
 """
 
+from regpipe.errors import quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 
-from regpipe.current import make_current_batch
-from regpipe.errors import run
+from regpipe.current import ParquetRows, make_current_batch
 from regpipe.io import read_table, write_table
 from regpipe.params import load_params
 
@@ -20,8 +23,10 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params("generate")
+    # A Parquet split is read only where the batch needs it (its drawn rows), not whole
+    test = ParquetRows(args.test) if args.test.endswith(".parquet") else read_table(args.test)
     current = make_current_batch(
-        read_table(args.test), random_state=params.random_state, **params.current.model_dump()
+        test, random_state=params.random_state, **params.current.model_dump()
     )
     write_table(current, args.out)
 

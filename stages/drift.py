@@ -4,6 +4,10 @@ The report is data: the stage succeeds whatever the verdict, unless drift.fail_o
 (then it fails after writing the report, for scheduled checks that must alert).
 """
 
+from regpipe.errors import UserError, quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 
 # Before pandas: importing skops.io looks each scipy.special ufunc up in every module loaded
@@ -19,9 +23,9 @@ from regpipe.drift import (
     drift_report,
     drift_settings,
     read_current,
+    summarised,
     summary,
 )
-from regpipe.errors import UserError, run
 from regpipe.io import ParquetColumns, load_safe_model, read_json, read_table, write_table
 from regpipe.params import load_params
 from regpipe.reports import ConceptDrift, ModelCard, read_report, write_report
@@ -40,8 +44,8 @@ def main() -> None:
 
     params = load_params("drift")
     target = load_params("prepare").target
-    # The reference is read column by column as the tests ask for them (Parquet): at 1e7 rows
-    # memory holds two columns and their sorted copies, not the table.
+    # The reference is read column by column as the tests ask for them (Parquet), or, longer
+    # than drift.reference_sample.rows, summarised in one pass in chunks (below).
     parquet = args.train.endswith(".parquet")
     reference = ParquetColumns(args.train) if parquet else read_table(args.train)
     current = read_current(args.current)
@@ -49,6 +53,8 @@ def main() -> None:
     if damaged:
         print(f"drift: skipped {len(damaged)} cut last line(s) of the request log: {damaged}")
     features = [column for column in reference.columns if column != target]
+    # exact counts and a sample: memory no longer grows with the training split (docs/scale.md)
+    reference = summarised(reference, current, features, **params.reference_sample.model_dump())
     columns = data_drift(
         reference,
         current,

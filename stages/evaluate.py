@@ -1,5 +1,9 @@
 """evaluate: test metrics, the champion and its quality gate, the model card, the plot data."""
 
+from regpipe.errors import UserError, quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 import shutil
 import sys
@@ -11,26 +15,23 @@ from pathlib import Path
 import scipy.special  # noqa: F401
 
 from regpipe.engine import open_engine
-from regpipe.errors import UserError, run
 from regpipe.evaluation import (
     BASELINE,
-    Rows,
     design,
     evaluate,
     model_card,
     model_card_markdown,
-    plot_sample,
-    predict_all,
     quality_gate,
     refit_metrics,
     residual_sample,
+    score_rows,
     target_mean,
 )
 from regpipe.io import (
     atomic_path,
     load_model,
     locked_md5,
-    read_table,
+    parquet_num_rows,
     save_safe_model,
     sha256_file,
     write_table,
@@ -66,26 +67,30 @@ def main() -> None:
 
     params = load_params("evaluate")
     target = load_params("prepare").target
-    # The training split is read in chunks; the test split (the smaller part) is held, for
-    # its predictions and plots.
-    test = read_table(args.test)
-    X_test, y_test = test.drop(columns=target), test[target]
+    parquet_num_rows(args.test)  # a missing file is named before anything is read
     paths = named_paths(args.model, "--model")
     train_metrics = named_paths(args.train_metrics, "--train-metrics")
     # A model file is unpickled only if it is the one DVC recorded for its train stage.
     models = {name: load_model(path, md5=locked_md5(path)) for name, path in paths.items()}
 
     with open_engine(load_params("engine")) as client:
+        # Both splits are read in chunks, encoded once for all models; each pass holds a chunk.
         train_rows = parquet_rows(args.train, target, partial(design, models), client)
-        predictions = predict_all(models, X_test, train_target_mean=target_mean(train_rows))
-        scores = evaluate(predictions, y_test, list(MODEL_NAMES))
+        test_rows = parquet_rows(args.test, target, partial(design, models), client)
+        metrics, sample = score_rows(
+            {name: model[1:] for name, model in models.items()},  # they take the encoded X
+            test_rows,
+            baseline=target_mean(train_rows),
+            max_points=params.plot_max_points,
+        )
+        scores = evaluate(metrics, list(MODEL_NAMES))
         champion = scores["champion"]
         gate = quality_gate(scores["models"], champion, **params.gate.model_dump())
         folds = make_folds(**params.cv.model_dump(), n_rows=train_rows.n_rows, key="evaluate.cv")
         refits = refit_metrics(
             models,
             train_rows,
-            Rows.from_arrays(design(models, X_test), y_test.to_numpy(dtype=float)),
+            test_rows,
             cv=folds,
             n_bootstrap=params.n_bootstrap,
             random_state=params.random_state,
@@ -115,7 +120,6 @@ def main() -> None:
     write_report(card, args.out_card)
     with atomic_path(args.out_card.with_suffix(".md")) as tmp:
         tmp.write_text(model_card_markdown(card))
-    sample = plot_sample(predictions, y_test, max_points=params.plot_max_points)
     write_table(sample, args.out_predictions_plot)
     write_table(residual_sample(sample), args.out_residuals_plot)
     verdict = "passed" if report.gate.passed else "FAILED"

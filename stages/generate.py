@@ -1,10 +1,13 @@
 """generate: the raw dataset from the chosen source and its known truth."""
 
+from regpipe.errors import quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 import itertools
 
 from regpipe.data import source_chunks
-from regpipe.errors import run
 from regpipe.io import write_json, write_table_chunks
 from regpipe.params import load_params
 

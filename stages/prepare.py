@@ -5,6 +5,10 @@ exact whole-column figure needs it), so memory is bounded by a few chunks plus a
 row, whatever the table's size; the outputs are the ones the whole table in memory gives.
 """
 
+from regpipe.errors import quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 import sys
 from pathlib import Path
@@ -23,7 +27,6 @@ from regpipe.contract import (
     write_contract,
 )
 from regpipe.data import split_indices
-from regpipe.errors import run
 from regpipe.io import describe_table, write_json
 from regpipe.params import load_params
 from regpipe.progress import SHOW_AFTER_S, PassLog

@@ -5,6 +5,10 @@ model it is (train_ridge -> ridge) and holds all of its knobs. Ridge and LASSO a
 validation curve (and LASSO its coefficient path) as DVC plot data.
 """
 
+from regpipe.errors import quiet_interrupts, run
+
+quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no traceback
+
 import argparse
 import sys
 from collections.abc import Iterator
@@ -12,7 +16,6 @@ from collections.abc import Iterator
 import pandas as pd
 
 from regpipe.engine import open_engine
-from regpipe.errors import run
 from regpipe.io import (
     parquet_num_rows,
     read_parquet_chunks,

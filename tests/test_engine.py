@@ -11,11 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 from ruamel.yaml import YAML
+from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 
 from regpipe.engine import DaskRows, open_engine
 from regpipe.errors import UserError
-from regpipe.evaluation import Rows, design, refit_metrics, target_mean
+from regpipe.evaluation import design, refit_metrics, score_rows, target_mean
 from regpipe.models import fit_encoder, fit_rows, make_pipeline, parquet_rows
 from regpipe.params import Engine, parse_section
 from tests.helpers import sh
@@ -82,7 +83,15 @@ def test_train_and_evaluate_passes_equal_the_local_engine(tmp_path, client: Clie
         evaluation_rows = parquet_rows(
             str(train_path), "target", partial(design, models), engine_client, 50
         )
-        X_test = test.drop(columns="target")
+        test_rows = parquet_rows(
+            str(test_path), "target", partial(design, models), engine_client, 50
+        )
+        metrics, sample = score_rows(
+            {name: model[1:] for name, model in models.items()},
+            test_rows,
+            baseline=target_mean(evaluation_rows),
+            max_points=40,
+        )
         results[engine] = {
             "search": {
                 name: {"cv": fit.search.test_rmse, "train": fit.search.train_rmse}
@@ -92,10 +101,12 @@ def test_train_and_evaluate_passes_equal_the_local_engine(tmp_path, client: Clie
             "coef": {name: model[-1].coef_ for name, model in models.items()},
             "intercept": {name: model[-1].intercept_ for name, model in models.items()},
             "mean": target_mean(evaluation_rows),
+            "test": metrics,
+            "plot": {column: sample[column].to_numpy() for column in sample},
             "refits": refit_metrics(
                 models,
                 evaluation_rows,
-                Rows.from_arrays(design(models, X_test), test["target"].to_numpy(float)),
+                test_rows,
                 cv=KFold(5),
                 n_bootstrap=15,
                 random_state=3,
@@ -109,6 +120,12 @@ def test_train_and_evaluate_passes_equal_the_local_engine(tmp_path, client: Clie
         results["dask"]["coef"]["ridge"], expected[-1].coef_, rtol=1e-9, atol=1e-12
     )
     assert results["dask"]["mean"] == pytest.approx(train["target"].mean(), rel=1e-12)
+    # The test split scored on the cluster, partition by partition, is scikit-learn's score.
+    for name, model in models.items():
+        predicted = model.predict(test.drop(columns="target"))
+        assert results["dask"]["test"][name]["r2"] == pytest.approx(
+            r2_score(test["target"], predicted), rel=1e-12
+        )
 
 
 @pytest.mark.service  # a real dask.distributed LocalCluster on 127.0.0.1

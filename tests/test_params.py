@@ -45,6 +45,7 @@ def test_the_committed_params_are_valid() -> None:
         ("generate", "synthetic.n_informative", 11, "n_informative=11 must be <= n_features=10"),
         ("generate", "synthetic.correlation", 1.0, "generate.synthetic.correlation: Input should"),
         ("drift", "p_value", 1.0, "drift.p_value: Input should be less than 1"),
+        ("drift", "reference_sample.rows", 999, "drift.reference_sample.rows: Input should be"),
         ("generate", "current.n_samples", -3, "generate.current.n_samples: Input should be"),
     ],
 )

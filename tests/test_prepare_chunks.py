@@ -71,8 +71,9 @@ def contract() -> dict:
 
 
 def run_prepare(folder: Path, chunk_rows: int) -> subprocess.CompletedProcess:
-    """The stage script in a process of its own; the chunked run draws its bars at once (a
-    pass over a few hundred rows never lasts regpipe.progress.SHOW_AFTER_S)."""
+    """The stage script in a process of its own. regpipe.progress.SHOW_AFTER_S is set so the
+    outcome does not hang on the box's load: 0 for the chunked run (its bars drawn at once),
+    a minute for the one-chunk run (short work, however busy the machine)."""
     params = yaml.safe_load(PARAMS.read_text())
     params["prepare"].update(on_violation=FIX, chunk_rows=chunk_rows, max_listed_violations=1000)
     (folder / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -88,7 +89,7 @@ def run_prepare(folder: Path, chunk_rows: int) -> subprocess.CompletedProcess:
         "--out-stats=prepared/train_stats.json",
         "--out-quality=data_quality.json",
     ]
-    show_after = 0.0 if chunk_rows < N_ROWS else 2.0
+    show_after = 0.0 if chunk_rows < N_ROWS else 60.0
     code = (
         f"import runpy, sys, regpipe.progress\nregpipe.progress.SHOW_AFTER_S = {show_after}\n"
         f"sys.argv = {argv!r}\nrunpy.run_path({str(ROOT / 'stages/prepare.py')!r}, "

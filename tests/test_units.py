@@ -11,7 +11,7 @@ from regpipe.contract import training_statistics
 from regpipe.current import make_current_batch
 from regpipe.data import load_diabetes_frame, split_train_test
 from regpipe.errors import UserError
-from regpipe.evaluation import evaluate, pick_champion, plot_sample, predict_all, quality_gate
+from regpipe.evaluation import evaluate, pick_champion, quality_gate, score_rows
 from regpipe.io import atomic_path, load_model, read_table, save_model, sha256_file, write_json
 from regpipe.models import (
     candidate_alphas,
@@ -20,6 +20,7 @@ from regpipe.models import (
     make_folds,
     train_report,
 )
+from regpipe.search import Rows
 
 FEATURES = ["a", "b"]
 
@@ -140,16 +141,18 @@ def test_evaluate_scores_models_and_baseline() -> None:
         def predict(self, X: pd.DataFrame) -> np.ndarray:
             return np.full(len(X), self.value)
 
-    X = pd.DataFrame({"a": range(4)})
-    y = pd.Series([1.0, 2.0, 3.0, 4.0])
-    predictions = predict_all(
-        {"good": Constant(2.5), "bad": Constant(10.0)}, X, train_target_mean=0.0
+    X = np.arange(4.0)[:, None]
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    metrics, sample = score_rows(
+        {"good": Constant(2.5), "bad": Constant(10.0)},
+        Rows.from_arrays(X, y),
+        baseline=0.0,
+        max_points=3,
     )
-    report = evaluate(predictions, y, ["good", "bad"])
+    report = evaluate(metrics, ["good", "bad"])
     assert report["champion"] == "good"
     assert report["models"]["good"]["mae"] == 1.0
     assert report["models"]["baseline"]["rmse"] == pytest.approx(math.sqrt(7.5))
-    sample = plot_sample(predictions, y, max_points=3)
     assert list(sample.columns) == ["actual", "good", "bad"] and len(sample) == 3
 
 

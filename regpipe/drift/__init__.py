@@ -13,12 +13,15 @@ the score many teams already know.
 One job per module: :mod:`~regpipe.drift.batch` reads the current batch (a table or the
 service's request log), :mod:`~regpipe.drift.statistics` holds the tests,
 :mod:`~regpipe.drift.verdicts` turns them into column and dataset verdicts,
+:mod:`~regpipe.drift.reference` summarises a reference too long to hold (exact counts from one
+pass in chunks, a seeded sample for the distances),
 :mod:`~regpipe.drift.concept` measures the champion on the batch, and
 :mod:`~regpipe.drift.report` builds, summarises and plots the report.
 """
 
 from regpipe.drift.batch import read_current, read_request_log
 from regpipe.drift.concept import concept_drift, concept_rows
+from regpipe.drift.reference import summarised
 from regpipe.drift.report import distribution_table, drift_report, summary
 from regpipe.drift.statistics import (
     binned,
@@ -48,6 +51,7 @@ __all__ = [
     "read_current",
     "read_request_log",
     "run_test",
+    "summarised",
     "summary",
     "wasserstein",
 ]

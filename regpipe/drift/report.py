@@ -3,6 +3,7 @@ the terminal, and plotted."""
 
 import pandas as pd
 
+from regpipe.drift.reference import SampledColumn
 from regpipe.drift.statistics import binned, clean
 from regpipe.reports import ColumnDrift, ConceptDrift, DatasetDrift, DriftReport
 
@@ -41,7 +42,10 @@ def distribution_table(
         if not result.drift:
             continue
         numeric = result.type == "numeric"
-        ref, cur = clean(reference[name], numeric), clean(current[name], numeric)
+        column = reference[name]
+        # a summarised reference's shares are its sample's
+        ref = column.sample if isinstance(column, SampledColumn) else clean(column, numeric)
+        cur = clean(current[name], numeric)
         labels, ref_share, cur_share = binned(ref, cur, numeric, n_bins)
         if numeric:
             labels = [f"{value:.4g}" for value in labels]

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from regpipe.drift.reference import SampledColumn, sampled_test, tested_as_numeric
+from regpipe.drift.reference import n_distinct as sampled_distinct
 from regpipe.drift.statistics import (
+    CATEGORICAL_INTEGERS,
     P_VALUE_TESTS,
     clean,
     default_test,
     is_integer_coded,
-    is_numeric,
     n_distinct,
     psi,
     run_test,
@@ -31,35 +33,50 @@ def psi_band(value: float, bands: tuple[float, float]) -> str:
 
 
 def quality(
-    reference: pd.Series, current: pd.Series, numeric: bool, stats: dict | None
+    reference: "pd.Series | SampledColumn",
+    current: pd.Series,
+    numeric: bool,
+    stats: dict | None,
 ) -> dict[str, float | None]:
     """Missing-value rate on both sides and the share of current values outside the reference.
 
     Outside means below the training minimum or above its maximum (from the training
-    statistics when they have them), +-inf, or a category the reference never had.
+    statistics when they have them), +-inf, or a category the reference never had (of a
+    summarised reference: its counted levels, else its sample's).
     """
     present = current.dropna()
+    sampled = isinstance(reference, SampledColumn)
     if numeric:
         values = present.to_numpy(dtype=float)
         low, high = (stats or {}).get("min"), (stats or {}).get("max")
-        if low is None or high is None:
+        if (low is None or high is None) and sampled:
+            low, high = reference.low, reference.high
+        elif low is None or high is None:
             low, high = np.nanmin(reference.to_numpy(float)), np.nanmax(reference.to_numpy(float))
         outside = int(np.count_nonzero((values < low) | (values > high)))
     else:
-        known = set(reference.dropna().astype(str).unique())
+        if not sampled:
+            known = set(reference.dropna().astype(str).unique())
+        else:
+            known = set(reference.level_counts or reference.sample.tolist())
         outside = int((~present.astype(str).isin(known)).sum())
+    if sampled:
+        missing = reference.n_missing / reference.n_rows if reference.n_rows else None
+    else:
+        missing = float(reference.isna().mean()) if len(reference) else None
     return {
-        "missing_reference": float(reference.isna().mean()) if len(reference) else None,
+        "missing_reference": missing,
         "missing_current": float(current.isna().mean()) if len(current) else None,
         "out_of_range_current": outside / len(present) if len(present) else None,
     }
 
 
 def untestable(
-    reference: pd.Series, current: pd.Series | None, numeric: bool
+    reference: "pd.Series | SampledColumn", current: pd.Series | None, numeric: bool
 ) -> tuple[str | None, np.ndarray, np.ndarray]:
-    """Why a column cannot be tested (or None), with the values the test would see."""
-    ref = clean(reference, numeric)
+    """Why a column cannot be tested (or None), with the values the test would see (of a
+    summarised reference: its sample's)."""
+    ref = reference.sample if isinstance(reference, SampledColumn) else clean(reference, numeric)
     cur = clean(current, numeric) if current is not None else np.array([])
     if current is None:
         return "absent from the current batch", ref, cur
@@ -73,7 +90,7 @@ def untestable(
 
 
 def column_drift(
-    reference: pd.Series,
+    reference: "pd.Series | SampledColumn",
     current: pd.Series | None,
     *,
     stats: dict | None,
@@ -86,19 +103,31 @@ def column_drift(
     psi_epsilon: float,
     psi_bands: tuple[float, float],
 ) -> ColumnDrift:
-    """The drift report for one column: the test, its result, PSI, missing and range shares."""
-    numeric = is_numeric(reference) and (
-        current is None or current.notna().sum() == 0 or is_numeric(current)
-    )
+    """The drift report for one column: the test, its result, PSI, missing and range shares.
+
+    ``reference`` is the column itself, or a :class:`~regpipe.drift.reference.SampledColumn`
+    of a reference too long to hold: its counts where they are exact, its sample otherwise.
+    """
+    sampled = isinstance(reference, SampledColumn)
+    numeric = reference.numeric if sampled else tested_as_numeric(reference, current)
     reason, ref, cur = untestable(reference, current, numeric)
+    n_ref = reference.n_values if sampled else len(ref)
     fields: dict = {"type": "numeric" if numeric else "categorical"}  # ColumnDrift orders them
     if reason:
         fields.update(test=None, drift=None, reason=reason)
     else:
-        distinct = n_distinct(ref, cur, numeric)
-        as_levels = not numeric or is_integer_coded(ref, cur, distinct)
+        if sampled:
+            distinct = sampled_distinct(reference, cur)
+            as_levels = not numeric or (
+                distinct <= CATEGORICAL_INTEGERS
+                and reference.whole
+                and np.array_equal(cur, np.round(cur))
+            )
+        else:
+            distinct = n_distinct(ref, cur, numeric)
+            as_levels = not numeric or is_integer_coded(ref, cur, distinct)
         chosen = test or default_test(
-            min(len(ref), len(cur)), distinct, not as_levels, small_reference
+            min(n_ref, len(cur)), distinct, not as_levels, small_reference
         )
         if chosen in ("ks", "wasserstein", "psi") and not numeric:
             raise UserError(
@@ -120,14 +149,16 @@ def column_drift(
                 if threshold is not None
                 else (p_value if chosen in P_VALUE_TESTS else distance)
             )
-            fields.update(
-                test=chosen, **run_test(chosen, ref, cur, numeric=numeric, threshold=limit)
-            )
+            if sampled:
+                result = sampled_test(chosen, reference, cur, threshold=limit)
+            else:
+                result = run_test(chosen, ref, cur, numeric=numeric, threshold=limit)
+            fields.update(test=chosen, **result)
         fields["n_distinct"] = distinct if distinct <= 5 else None  # null: more than 5
         if numeric:
             score = psi(ref, cur, n_bins=psi_bins, epsilon=psi_epsilon)
             fields.update(psi=score, psi_band=psi_band(score, psi_bands))
-    fields["n_reference"], fields["n_current"] = len(ref), len(cur)
+    fields["n_reference"], fields["n_current"] = n_ref, len(cur)
     if current is not None:
         fields.update(quality(reference, current, numeric, stats))
     return ColumnDrift(**fields)

@@ -1,0 +1,108 @@
+"""The current batch from a Parquet test split read in row groups: the same batch as from the
+split in memory, for every scenario, without reading the split whole."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from regpipe.current import ParquetRows, make_current_batch
+from regpipe.errors import UserError
+from regpipe.io import read_table
+
+N_ROWS = 3000
+
+
+def split(n_rows: int = N_ROWS) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=n_rows),
+            "b": 10 + 3 * rng.normal(size=n_rows),
+            "count": rng.integers(0, 9, n_rows),
+            "color": rng.choice(["red", "green", "blue"], n_rows),
+            "y": rng.normal(size=n_rows),
+        }
+    )
+    frame.loc[7, "a"] = np.nan
+    return frame
+
+
+def write_groups(frame: pd.DataFrame, path, row_group_size: int = 700) -> None:
+    """Parquet with several row groups, as prepare writes a large split."""
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size
+    )
+
+
+SCENARIOS = {
+    "none": {},
+    "missing": {"missing_rate": {"b": 0.3}},
+    "proportions": {"category_proportions": {"color": {"red": 0.7}}},
+    "shift, scale, relabel": {
+        "shift_sd": {"a": 1.0},
+        "scale": {"b": 2.0},
+        "relabel": {"target": "y", "slope_sd": {"a": -1.0}},
+    },
+}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("n_samples", [200, 5000])
+def test_parquet_split_gives_the_in_memory_batch(tmp_path, scenario, n_samples) -> None:
+    path = tmp_path / "test.parquet"
+    write_groups(split(), path)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 5
+    settings = {"n_samples": n_samples, "random_state": 11, **SCENARIOS[scenario]}
+    in_memory = make_current_batch(read_table(path), **settings)
+    # chunks smaller than a row group: the statistics merge 10 chunks, the draw reads 5 groups
+    chunked = make_current_batch(ParquetRows(path, chunk_rows=300), **settings)
+    # the moments merged over chunks equal the one-array figures to rounding, not to the bit
+    pd.testing.assert_frame_equal(chunked, in_memory, check_exact=False, rtol=1e-12)
+    whole = make_current_batch(ParquetRows(path), **settings)  # one chunk: bit for bit
+    pd.testing.assert_frame_equal(whole, in_memory, check_exact=True)
+
+
+def test_drawn_rows_keep_the_order_of_the_draw(tmp_path) -> None:
+    frame = split().assign(position=np.arange(N_ROWS))
+    path = tmp_path / "test.parquet"
+    write_groups(frame, path)
+    rows = np.random.default_rng(0).choice(N_ROWS, size=400, replace=True)
+    taken = ParquetRows(path, chunk_rows=256).take(rows)
+    assert taken["position"].tolist() == rows.tolist()
+    pd.testing.assert_frame_equal(taken, frame.iloc[rows].reset_index(drop=True))
+
+
+def test_integer_column_with_a_null_anywhere_reads_as_float(tmp_path) -> None:
+    """pandas reads an integer column holding a null as float; the drawn rows follow the file
+    even when they miss that null, so the CSV the stage writes is the same."""
+    path = tmp_path / "test.parquet"
+    table = pa.table({"n": pa.array([None] + list(range(1, 2000)), pa.int64())})
+    pq.write_table(table, path, row_group_size=500)
+    rows = np.arange(1500, 1510)
+    taken = ParquetRows(path).take(rows)
+    assert taken["n"].dtype == np.float64
+    pd.testing.assert_frame_equal(taken, read_table(path).iloc[rows].reset_index(drop=True))
+    # a writer that left the statistics out: the column itself is read for its nulls
+    bare = tmp_path / "bare.parquet"
+    flags = pa.array([True, None] + [False] * 1998)
+    pq.write_table(table.append_column("flag", flags), bare, write_statistics=False)
+    taken = ParquetRows(bare, chunk_rows=300).take(rows)
+    assert (taken["n"].dtype, taken["flag"].dtype) == (np.float64, object)
+    pd.testing.assert_frame_equal(taken, read_table(bare).iloc[rows].reset_index(drop=True))
+    clean = tmp_path / "clean.parquet"
+    pq.write_table(table.slice(1), clean, write_statistics=False)
+    assert ParquetRows(clean).take(rows)["n"].dtype == np.int64
+
+
+def test_bad_inputs_name_the_problem(tmp_path) -> None:
+    with pytest.raises(UserError, match=r"nope.parquet: file not found"):
+        ParquetRows(tmp_path / "nope.parquet")
+    path = tmp_path / "test.parquet"
+    write_groups(split(), path)
+    source = ParquetRows(path, chunk_rows=300)
+    with pytest.raises(UserError, match=r"generate.current.scale: unknown column\(s\) \['zz'\]"):
+        make_current_batch(source, n_samples=5, random_state=0, scale={"zz": 2.0})
+    with pytest.raises(UserError, match=r"generate.current.shift_sd.color: not a numeric column"):
+        make_current_batch(source, n_samples=5, random_state=0, shift_sd={"color": 1.0})
