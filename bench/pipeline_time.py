@@ -73,9 +73,9 @@ def fresh_clone(parent: Path) -> Path:
     return repo
 
 
-def stage_commands(repo: Path) -> list[str]:
-    """Every stage's command, in the order `dvc repro` runs them."""
-    dry = subprocess.run(
+def dry_run(repo: Path) -> str:
+    """What `dvc repro --dry --force` prints: every stage and its command, in DVC's order."""
+    return subprocess.run(
         ["dvc", "repro", "--dry", "--force"],
         cwd=repo,
         env=ENV,
@@ -83,7 +83,11 @@ def stage_commands(repo: Path) -> list[str]:
         capture_output=True,
         text=True,
     ).stdout
-    return [line[2:] for line in dry.splitlines() if line.startswith("> ")]
+
+
+def stage_commands(repo: Path) -> list[str]:
+    """Every stage's command, in the order `dvc repro` runs them."""
+    return [line[2:] for line in dry_run(repo).splitlines() if line.startswith("> ")]
 
 
 FUSED = """
