@@ -322,7 +322,7 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
     normalised = dict.fromkeys(present, 0)
     missing = dict.fromkeys(present, 0)
     hashes, cases, start = np.empty(len(table), dtype=np.uint64), [], 0
-    for chunk in log.track(table.chunks(present), table.n_chunks):
+    for chunk in log.track(table.chunks(present), table.n_chunks, "checking the contract"):
         checked, found, changed = coerce(chunk, contract)
         for name, cells in found:
             types[name].append(cells)
@@ -351,7 +351,7 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
     if over or candidates.any():  # a second pass, only for data with repeats or gaps
         missing_checks = _schema(contract, over, {"missing"}, missing_ok)
         gathered, start = [], 0
-        for chunk in log.track(table.chunks(present), table.n_chunks):
+        for chunk in log.track(table.chunks(present), table.n_chunks, "gathering repeated rows"):
             checked = coerce(chunk, contract)[0]
             gathered.append(checked[candidates[start : start + len(checked)]])
             start += len(checked)
@@ -594,7 +594,8 @@ def fixed_chunks(
     (one pass, counted in ``log``)."""
     from regpipe.progress import PassLog
 
-    for chunk in (log or PassLog()).track(table.chunks(checked.columns), table.n_chunks):
+    chunks = table.chunks(checked.columns)
+    for chunk in (log or PassLog()).track(chunks, table.n_chunks, "fixing and splitting"):
         yield apply_fixes(coerce(chunk, contract)[0], checked.violations, contract)
 
 

@@ -202,7 +202,9 @@ class ShuffledSplit:
         """``part``'s rows in output order, each bucket through ``transform``, to a temporary
         file of its own: ``commit`` moves it to ``path``. The pass is counted in ``log``."""
         target = self.folder / f"{part}.out{Path(path).suffix}"
-        buckets = (log or PassLog()).track(self._buckets(part, last=True), self.n_buckets(part))
+        buckets = (log or PassLog()).track(
+            self._buckets(part, last=True), self.n_buckets(part), f"writing {part}"
+        )
 
         def frames() -> Iterator[pd.DataFrame]:
             start = 0

@@ -100,7 +100,7 @@ def main() -> None:
         # statistics before imputing (true missing counts), from the training split only
         statistics, fill = {}, {}
         by_column = PassLog("column")  # one column of the training split at a time
-        for name in by_column.track(checked.columns, len(checked.columns)):
+        for name in by_column.track(checked.columns, len(checked.columns), "training statistics"):
             column = split.column("train", name)
             statistics.update(training_statistics(column.to_frame(), contract))
             if name != contract["target"]:
