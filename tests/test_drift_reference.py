@@ -102,6 +102,33 @@ def test_reference_up_to_the_sample_size_is_kept_whole(tmp_path) -> None:
     )
 
 
+@pytest.mark.parametrize("n_finite", [3, 3000, 10_000])
+def test_mostly_missing_column_is_tested_on_every_value(tmp_path, n_finite) -> None:
+    """30,000 rows in 8 row groups, a 10,000-row sample, a column with at most 10,000 values:
+    its verdict is the whole reference's to the bit (3 values: tested, not 'no finite values';
+    3,000: scipy's exact KS p-value, not the asymptotic one), and ks_2samp's."""
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"sparse": np.full(30_000, np.nan), "label": None})
+    where = rng.choice(30_000, n_finite, replace=False)
+    reference.loc[where, "sparse"] = rng.normal(size=n_finite)
+    reference.loc[where, "label"] = rng.choice(["x", "y", "z"], n_finite)
+    current = pd.DataFrame(
+        {"sparse": rng.normal(0.8, 1, 400), "label": rng.choice(["x", "y"], 400)}
+    )
+    columns = list(reference.columns)
+    parquet = write_groups(reference, tmp_path / "train.parquet", row_group_size=4000)
+    full = data_drift(reference, current, columns, **SETTINGS)
+    summary = summarised(parquet, current, columns, rows=10_000, random_state=3, chunk_rows=7000)
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    for name in columns:
+        assert sampled[name].model_dump() == full[name].model_dump()
+        assert (full[name].test is None) == (n_finite == 0)
+    if n_finite:
+        assert full["sparse"].test == "ks"
+        expected = ks_2samp(reference["sparse"].dropna(), current["sparse"])
+        assert sampled["sparse"].p_value == pytest.approx(expected.pvalue, rel=1e-12)
+
+
 def test_chunking_does_not_change_the_summary(tmp_path) -> None:
     """The sample's positions depend on the row count and the seed, not on the chunks."""
     reference = training_split(12_000)

@@ -13,6 +13,9 @@ reads it once, chunk by chunk, and keeps per column what the tests need:
   distribution: Wasserstein, Jensen-Shannon over equal-width bins, PSI's quantile bins, the
   plot, and level tests on a column with more levels than are counted.
 
+A column with at most ``rows`` finite values (mostly missing) keeps every one of them, so its
+tests are the whole reference's, exactly.
+
 Memory: the sample (its rows x the columns x 8 bytes, more for labels), one chunk, the batch,
 and the counts above; nothing grows with the reference's row count.
 """
@@ -87,7 +90,10 @@ class SampledColumn:
     below: np.ndarray | None = None  # per batch value: reference values < it...
     not_above: np.ndarray | None = None  # ...and <= it (numeric columns)
     sample: np.ndarray | None = None  # clean() of the sampled rows
+    keep_up_to: int = 0  # every value is kept while the column has at most this many...
+    values: np.ndarray | None = None  # ...as clean() gives them (None: more than that)
     _pieces: list = field(default_factory=list, repr=False)
+    _kept: list | None = field(default_factory=list, repr=False)
 
     def update(self, values: pd.Series, sampled: np.ndarray) -> None:
         """Count one chunk of the column; keep its rows at ``sampled`` (positions in it)."""
@@ -123,6 +129,10 @@ class SampledColumn:
             if self.level_counts is not None:
                 self._count_levels(finite, None, MAX_LABELS)
         self.n_values += len(finite)
+        if self._kept is not None and self.n_values <= self.keep_up_to:
+            self._kept.append(finite)
+        else:
+            self._kept = None
 
     def _count_levels(self, values: np.ndarray, n_levels: int | None, limit: int) -> None:
         if n_levels is not None and n_levels > limit:
@@ -139,7 +149,12 @@ class SampledColumn:
             self.sample.sort()
         else:
             self.sample = clean(pd.concat(self._pieces, ignore_index=True), numeric=False)
-        self._pieces = []
+        if self._kept is not None:
+            empty = np.array([], dtype=float if self.numeric else object)
+            self.values = np.concatenate([empty, *self._kept])
+            if self.numeric:
+                self.values.sort()
+        self._pieces, self._kept = [], []
         return self
 
     def std(self) -> float:
@@ -196,7 +211,7 @@ def summarise_reference(
                 batch = current[name] if name in current.columns else None
                 numeric = tested_as_numeric(values, batch)
                 cleaned = clean(batch, numeric) if batch is not None else np.array([])
-                columns[name] = SampledColumn(name, numeric, cleaned)
+                columns[name] = SampledColumn(name, numeric, cleaned, keep_up_to=sample_rows)
             columns[name].update(values, sampled)
         start += len(chunk)
     return SampledReference({name: column.finish() for name, column in columns.items()}, start)

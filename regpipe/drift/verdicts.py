@@ -75,14 +75,19 @@ def untestable(
     reference: "pd.Series | SampledColumn", current: pd.Series | None, numeric: bool
 ) -> tuple[str | None, np.ndarray, np.ndarray]:
     """Why a column cannot be tested (or None), with the values the test would see (of a
-    summarised reference: its sample's)."""
-    ref = reference.sample if isinstance(reference, SampledColumn) else clean(reference, numeric)
+    summarised reference: every value when it kept them, else its sample's)."""
+    if isinstance(reference, SampledColumn):
+        ref = reference.sample if reference.values is None else reference.values
+        n_ref = reference.n_values  # the sample may miss the few values a column has
+    else:
+        ref = clean(reference, numeric)
+        n_ref = len(ref)
     cur = clean(current, numeric) if current is not None else np.array([])
     if current is None:
         return "absent from the current batch", ref, cur
     if len(current) == 0:
         return "the current batch is empty", ref, cur
-    if len(ref) == 0:
+    if n_ref == 0:
         return "no finite values in the reference", ref, cur
     if len(cur) == 0:
         return "no finite values in the current batch (all missing or infinite)", ref, cur
@@ -112,6 +117,8 @@ def column_drift(
     numeric = reference.numeric if sampled else tested_as_numeric(reference, current)
     reason, ref, cur = untestable(reference, current, numeric)
     n_ref = reference.n_values if sampled else len(ref)
+    # a summarised column that kept every value is tested as the whole reference is
+    sampled = sampled and reference.values is None
     fields: dict = {"type": "numeric" if numeric else "categorical"}  # ColumnDrift orders them
     if reason:
         fields.update(test=None, drift=None, reason=reason)
