@@ -50,6 +50,8 @@ class ParquetRows:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from regpipe.io import as_whole_file, whole_file_casts
+
         wanted, order = np.unique(rows, return_inverse=True)
         pieces = []
         with pq.ParquetFile(self.path, pre_buffer=False) as file:
@@ -65,32 +67,8 @@ class ParquetRows:
                 start = end
             schema = file.schema_arrow
         frame = pa.Table.from_batches(pieces, schema=schema).to_pandas()
-        return self._as_whole_file(frame).iloc[order].reset_index(drop=True)
-
-    def _as_whole_file(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The dtypes pandas gives the whole file: an integer or boolean column with a null
-        anywhere in the file is float or object there, even when the drawn rows have none."""
-        import pyarrow as pa
-
-        for index, field in enumerate(self._metadata.schema.to_arrow_schema()):
-            integer = pa.types.is_integer(field.type)
-            nullable = integer or pa.types.is_boolean(field.type)
-            drawn_without_nulls = frame[field.name].dtype.kind in "iub"
-            if nullable and drawn_without_nulls and self._has_nulls(index, field.name):
-                frame[field.name] = frame[field.name].astype(float if integer else object)
-        return frame
-
-    def _has_nulls(self, index: int, column: str) -> bool:
-        """From the row groups' statistics, or, where a writer left them out, the column."""
-        import pyarrow.parquet as pq
-
-        groups = map(self._metadata.row_group, range(self._metadata.num_row_groups))
-        stats = [group.column(index).statistics for group in groups]
-        if all(item is not None and item.has_null_count for item in stats):
-            return any(item.null_count > 0 for item in stats)
-        with pq.ParquetFile(self.path, pre_buffer=False) as file:
-            batches = file.iter_batches(self.chunk_rows, columns=[column])
-            return any(batch.column(0).null_count > 0 for batch in batches)
+        frame = as_whole_file(frame, whole_file_casts(self.path))
+        return frame.iloc[order].reset_index(drop=True)
 
 
 class FrameRows:

@@ -99,11 +99,53 @@ def read_parquet_chunks(
     a time across its row groups: memory holds one chunk, whatever the file's size."""
     import pyarrow.parquet as pq
 
+    casts = whole_file_casts(path, columns)
     # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file is
     # closed: memory would grow with the file (measured: 2.7 GiB after 3e7 rows), not a chunk
     with pq.ParquetFile(path, pre_buffer=False) as file:
         for batch in file.iter_batches(batch_size=rows, columns=columns):
-            yield batch.to_pandas()
+            yield as_whole_file(batch.to_pandas(), casts)
+
+
+def whole_file_casts(path: str | Path, columns: list[str] | None = None) -> dict[str, type]:
+    """The dtype pandas gives the whole file to each integer or boolean column (of ``columns``)
+    with a null anywhere in it: float or object, which a chunk without a null would not be."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    leaves = [metadata.schema.column(index).path for index in range(metadata.num_columns)]
+    casts = {}
+    for field in metadata.schema.to_arrow_schema():
+        integer = pa.types.is_integer(field.type)
+        if columns is not None and field.name not in columns:
+            continue
+        if not (integer or pa.types.is_boolean(field.type)):
+            continue
+        if _has_nulls(path, metadata, leaves.index(field.name), field.name):
+            casts[field.name] = float if integer else object
+    return casts
+
+
+def as_whole_file(frame: pd.DataFrame, casts: dict[str, type]) -> pd.DataFrame:
+    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives."""
+    for column, dtype in casts.items():
+        if column in frame.columns and frame[column].dtype.kind in "iub":
+            frame[column] = frame[column].astype(dtype)
+    return frame
+
+
+def _has_nulls(path: str | Path, metadata, index: int, column: str) -> bool:
+    """From the row groups' statistics, or, where a writer left them out, the column."""
+    import pyarrow.parquet as pq
+
+    groups = map(metadata.row_group, range(metadata.num_row_groups))
+    stats = [group.column(index).statistics for group in groups]
+    if all(item is not None and item.has_null_count for item in stats):
+        return any(item.null_count > 0 for item in stats)
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        batches = file.iter_batches(1 << 16, columns=[column])
+        return any(batch.column(0).null_count > 0 for batch in batches)
 
 
 class ParquetColumns:

@@ -16,7 +16,7 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from regpipe.drift import data_drift, distribution_table, summarised
 from regpipe.drift.reference import level_table, sample_positions, summarise_reference
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
-from regpipe.io import ParquetColumns
+from regpipe.io import ParquetColumns, read_parquet_chunks
 from tests.helpers import PARAMS, ROOT, edit_params
 
 SETTINGS = {
@@ -127,6 +127,40 @@ def test_mostly_missing_column_is_tested_on_every_value(tmp_path, n_finite) -> N
         assert full["sparse"].test == "ks"
         expected = ks_2samp(reference["sparse"].dropna(), current["sparse"])
         assert sampled["sparse"].p_value == pytest.approx(expected.pvalue, rel=1e-12)
+
+
+def test_chunks_have_the_whole_files_dtypes(tmp_path) -> None:
+    """An int column with a null in one row group (of 4) reads as float64 in every chunk, as
+    pandas reads the whole file; a boolean one as object; so a level is one level."""
+    n_rows = 8000
+    rng = np.random.default_rng(2)
+    null = np.arange(n_rows) == 7000
+    codes, flags = rng.integers(1, 5, n_rows), rng.integers(0, 2, n_rows).astype(bool)
+    table = pa.table(  # as a writer other than pandas leaves it: no pandas dtypes stored
+        {
+            "code": pa.array(codes, mask=null, type=pa.int64()),
+            "flag": pa.array(flags, mask=null, type=pa.bool_()),
+            "x": rng.normal(size=n_rows),
+        }
+    )
+    path = tmp_path / "train.parquet"
+    pq.write_table(table, path, row_group_size=2000)
+    whole = pd.read_parquet(path)
+    chunks = list(read_parquet_chunks(path, 1500))
+    assert {str(chunk["code"].dtype) for chunk in chunks} == {str(whole["code"].dtype)}
+    assert {str(chunk["flag"].dtype) for chunk in chunks} == {str(whole["flag"].dtype)}
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    # tested as labels (the batch has text): '1' and '1.0' would be two levels
+    current = pd.DataFrame({"code": rng.choice(["1.0", "2.0", "3.0", "4.0", "seven"], 500)})
+    full = data_drift(whole, current, ["code"], **SETTINGS)
+    summary = summarised(ParquetColumns(path), current, ["code"], rows=1000, random_state=0)
+    sampled = data_drift(summary, current, ["code"], **SETTINGS)
+    assert full["code"].test == "chisquare" and full["code"].n_distinct == 5
+    assert sampled["code"].model_dump() == full["code"].model_dump()
+    ref = whole["code"].dropna().astype(str).value_counts()
+    cur = current["code"].value_counts()
+    table = pd.concat([ref, cur], axis=1).fillna(0).to_numpy()
+    assert sampled["code"].statistic == pytest.approx(chi2_contingency(table.T)[0], rel=1e-12)
 
 
 def test_chunking_does_not_change_the_summary(tmp_path) -> None:
