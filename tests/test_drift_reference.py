@@ -102,11 +102,12 @@ def test_reference_up_to_the_sample_size_is_kept_whole(tmp_path) -> None:
     )
 
 
-@pytest.mark.parametrize("n_finite", [3, 3000, 10_000])
+@pytest.mark.parametrize("n_finite", [0, 3, 3000, 10_000])
 def test_mostly_missing_column_is_tested_on_every_value(tmp_path, n_finite) -> None:
     """30,000 rows in 8 row groups, a 10,000-row sample, a column with at most 10,000 values:
     its verdict is the whole reference's to the bit (3 values: tested, not 'no finite values';
-    3,000: scipy's exact KS p-value, not the asymptotic one), and ks_2samp's."""
+    3,000: scipy's exact KS p-value, not the asymptotic one), and ks_2samp's; with none, the
+    range share is None on both paths."""
     rng = np.random.default_rng(7)
     reference = pd.DataFrame({"sparse": np.full(30_000, np.nan), "label": None})
     where = rng.choice(30_000, n_finite, replace=False)
@@ -123,6 +124,8 @@ def test_mostly_missing_column_is_tested_on_every_value(tmp_path, n_finite) -> N
     for name in columns:
         assert sampled[name].model_dump() == full[name].model_dump()
         assert (full[name].test is None) == (n_finite == 0)
+    # no present value in the reference: no range to be outside of, on either path
+    assert (full["sparse"].out_of_range_current is None) == (n_finite == 0)
     if n_finite:
         assert full["sparse"].test == "ks"
         expected = ks_2samp(reference["sparse"].dropna(), current["sparse"])

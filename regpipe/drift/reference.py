@@ -81,8 +81,8 @@ class SampledColumn:
     n_rows: int = 0
     n_missing: int = 0
     n_values: int = 0  # finite numbers / labels present: what a test counts
-    low: float = np.inf  # NaN-skipping minimum and maximum (+-inf included, as np.nanmin)
-    high: float = -np.inf
+    low: float = np.inf  # minimum and maximum of the present values, +-inf included: they
+    high: float = -np.inf  # stay +inf and -inf while there is none (np.nanmin would be NaN)
     whole: bool = True
     mean: float = 0.0  # of the finite values, merged over chunks (Chan et al.)...
     squares: float = 0.0  # ...with their sum of squared deviations: the exact std

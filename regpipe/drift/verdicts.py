@@ -42,7 +42,8 @@ def quality(
 
     Outside means below the training minimum or above its maximum (from the training
     statistics when they have them), +-inf, or a category the reference never had (of a
-    summarised reference: its counted levels, else its sample's).
+    summarised reference: its counted levels, else its sample's). A numeric column with no
+    present value in the reference has no range: its share is None, not 0 or 1.
     """
     present = current.dropna()
     sampled = isinstance(reference, SampledColumn)
@@ -52,8 +53,10 @@ def quality(
         if (low is None or high is None) and sampled:
             low, high = reference.low, reference.high
         elif low is None or high is None:
-            low, high = np.nanmin(reference.to_numpy(float)), np.nanmax(reference.to_numpy(float))
-        outside = int(np.count_nonzero((values < low) | (values > high)))
+            known = reference.dropna().to_numpy(float)
+            low, high = (known.min(), known.max()) if len(known) else (np.inf, -np.inf)
+        # low > high (or NaN): no present value in the reference, so no range to be outside of
+        outside = int(np.count_nonzero((values < low) | (values > high))) if low <= high else None
     else:
         if not sampled:
             known = set(reference.dropna().astype(str).unique())
@@ -67,7 +70,9 @@ def quality(
     return {
         "missing_reference": missing,
         "missing_current": float(current.isna().mean()) if len(current) else None,
-        "out_of_range_current": outside / len(present) if len(present) else None,
+        "out_of_range_current": None
+        if outside is None or not len(present)
+        else outside / len(present),
     }
 
 
