@@ -30,8 +30,10 @@ class ParquetRows:
         self.path, self.chunk_rows = Path(path), chunk_rows
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
+        from regpipe.io import frame_columns
+
         self._metadata = pq.ParquetFile(self.path).metadata
-        self.columns = pd.Index(pq.read_schema(self.path).names)
+        self.columns = frame_columns(self.path)
 
     def __len__(self) -> int:
         return self._metadata.num_rows

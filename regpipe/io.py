@@ -148,6 +148,17 @@ def _has_nulls(path: str | Path, metadata, index: int, column: str) -> bool:
         return any(batch.column(0).null_count > 0 for batch in batches)
 
 
+def frame_columns(path: str | Path) -> pd.Index:
+    """The columns pandas gives a Parquet file: its schema's, less a stored index
+    (``__index_level_0__`` from ``to_parquet`` of a frame with an index), which pandas makes
+    the frame's index."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    stored = (schema.pandas_metadata or {}).get("index_columns", [])
+    return pd.Index([name for name in schema.names if name not in stored])
+
+
 class ParquetColumns:
     """A Parquet table whose columns are read one at a time, when asked for: ``table[name]``
     is that column as pandas reads it, ``len(table)`` and ``table.columns`` come from the
@@ -160,9 +171,8 @@ class ParquetColumns:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
-        file = pq.ParquetFile(self.path)
-        self.columns = pd.Index(file.schema_arrow.names)
-        self._n_rows = file.metadata.num_rows
+        self.columns = frame_columns(self.path)
+        self._n_rows = pq.ParquetFile(self.path).metadata.num_rows
 
     def __len__(self) -> int:
         return self._n_rows

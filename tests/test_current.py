@@ -9,7 +9,7 @@ import pytest
 
 from regpipe.current import ParquetRows, make_current_batch
 from regpipe.errors import UserError
-from regpipe.io import read_table
+from regpipe.io import ParquetColumns, read_table
 
 N_ROWS = 3000
 
@@ -94,6 +94,23 @@ def test_integer_column_with_a_null_anywhere_reads_as_float(tmp_path) -> None:
     clean = tmp_path / "clean.parquet"
     pq.write_table(table.slice(1), clean, write_statistics=False)
     assert ParquetRows(clean).take(rows)["n"].dtype == np.int64
+
+
+def test_stored_pandas_index_is_not_a_column(tmp_path) -> None:
+    """``frame.set_index(...).to_parquet()`` stores ``__index_level_0__``: not a column of
+    the batch (nor of the drift reference), as pandas reads the file."""
+    frame = split().set_index(np.random.default_rng(0).permutation(N_ROWS))
+    frame["count"] = frame["count"].astype(float)
+    path = tmp_path / "test.parquet"
+    frame.to_parquet(path, row_group_size=700)
+    assert "__index_level_0__" in pq.read_schema(path).names
+    assert list(ParquetRows(path).columns) == list(read_table(path).columns)
+    assert list(ParquetColumns(path).columns) == list(read_table(path).columns)
+    settings = {"n_samples": 200, "random_state": 1, "scale": {"b": 2.0}}
+    pd.testing.assert_frame_equal(
+        make_current_batch(ParquetRows(path), **settings),
+        make_current_batch(read_table(path), **settings),
+    )
 
 
 def test_bad_inputs_name_the_problem(tmp_path) -> None:
