@@ -163,29 +163,29 @@ def _row_weights(
 ) -> np.ndarray | None:
     """Sampling weights per row so each named column's levels reach the requested shares.
 
-    Levels not named share what is left in their original proportions; rows keep their other
-    columns, so the batch stays realistic (a level drawn more often brings its own rows).
+    Levels not named (a missing value among them, or named "nan") share what is left in their
+    original proportions; rows keep their other columns, so the batch stays realistic (a
+    level drawn more often brings its own rows).
     """
     if not category_proportions:
         return None
     weights = np.ones(len(frame))
     for column, proportions in category_proportions.items():
+        # by position, not by level: a missing value is a level here, and NaN != NaN as a key
         frequencies = frame[column].value_counts(normalize=True, dropna=False)
-        named = {
-            _matching_level(frequencies.index, str(k), column): p for k, p in proportions.items()
-        }
-        total = sum(named.values())
+        levels, share = frequencies.index, frequencies.to_numpy(dtype=float)
+        target = np.full(len(levels), np.nan)
+        for name, proportion in proportions.items():
+            target[levels.get_loc(_matching_level(levels, str(name), column))] = proportion
+        unnamed = np.isnan(target)
+        total = target[~unnamed].sum()
         if total > 1 + 1e-9:
             raise UserError(
                 f"{PARAM}.category_proportions.{column}: proportions sum to {total:g}; must be <= 1"
             )
-        other_mass = frequencies.drop(list(named)).sum()
-        target_share = {
-            level: named.get(level, (1 - total) * share / other_mass if other_mass else 0.0)
-            for level, share in frequencies.items()
-        }
-        ratio = {level: target_share[level] / frequencies[level] for level in frequencies.index}
-        weights *= frame[column].map(ratio).to_numpy(dtype=float)
+        other_mass = share[unnamed].sum()
+        target[unnamed] = (1 - total) * share[unnamed] / other_mass if other_mass else 0.0
+        weights *= (target / share)[levels.get_indexer(frame[column])]
     if weights.sum() == 0:
         raise UserError(f"{PARAM}.category_proportions: every row has weight 0")
     return weights / weights.sum()

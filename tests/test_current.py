@@ -113,6 +113,27 @@ def test_stored_pandas_index_is_not_a_column(tmp_path) -> None:
     )
 
 
+@pytest.mark.parametrize("column, level", [("count", "3"), ("color", "red")])
+def test_category_proportions_on_a_column_with_missing_values(tmp_path, column, level) -> None:
+    """Missing values are one more level, left to share the rest in their own proportion:
+    the batch reaches the named share, and the Parquet split gives the in-memory batch."""
+    frame = split()
+    frame[column] = frame[column].astype(float if column == "count" else object)
+    frame.loc[::10, column] = np.nan  # 10% missing
+    path = tmp_path / "test.parquet"
+    write_groups(frame, path)
+    settings = {"n_samples": 40_000, "random_state": 2,
+                "category_proportions": {column: {level: 0.6}}}  # fmt: skip
+    in_memory = make_current_batch(read_table(path), **settings)
+    pd.testing.assert_frame_equal(make_current_batch(ParquetRows(path), **settings), in_memory)
+    drawn = in_memory[column].value_counts(normalize=True, dropna=False)
+    known = frame[column].value_counts(normalize=True, dropna=False)
+    named = float(level) if column == "count" else level
+    assert drawn[named] == pytest.approx(0.6, abs=0.01)
+    expected_missing = 0.4 * known[known.index.isna()].sum() / (1 - known[named])
+    assert drawn[drawn.index.isna()].sum() == pytest.approx(expected_missing, abs=0.01)
+
+
 def test_bad_inputs_name_the_problem(tmp_path) -> None:
     with pytest.raises(UserError, match=r"nope.parquet: file not found"):
         ParquetRows(tmp_path / "nope.parquet")
