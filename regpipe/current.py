@@ -135,8 +135,16 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
     if count < 2:
         raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
     if len(parts) == 1:
-        return parts[0]
-    return mean, math.sqrt(squares / (count - 1))
+        mean, std = parts[0]
+    else:
+        std = math.sqrt(squares / (count - 1))
+    # a constant column's std is 0 or rounding noise (~1e-17): scaling by it is meaningless
+    if std <= 8 * np.finfo(float).eps * abs(mean):
+        raise UserError(
+            f"{PARAM}.{key}.{column}: the column is constant ({mean:g}); it has no spread to "
+            "shift, scale or relabel by"
+        )
+    return mean, std
 
 
 def _matching_level(levels: pd.Index, name: str, column: str) -> object:

@@ -144,3 +144,26 @@ def test_bad_inputs_name_the_problem(tmp_path) -> None:
         make_current_batch(source, n_samples=5, random_state=0, scale={"zz": 2.0})
     with pytest.raises(UserError, match=r"generate.current.shift_sd.color: not a numeric column"):
         make_current_batch(source, n_samples=5, random_state=0, shift_sd={"color": 1.0})
+
+
+@pytest.mark.parametrize(
+    "key, scenario",
+    [
+        ("shift_sd", {"shift_sd": {"flat": 1.0}}),
+        ("scale", {"scale": {"flat": 2.0}}),
+        ("relabel.slope_sd", {"relabel": {"target": "y", "slope_sd": {"flat": 1.0}}}),
+        ("relabel.target", {"relabel": {"target": "flat", "slope_sd": {"a": 1.0}}}),
+    ],
+)
+@pytest.mark.parametrize("value", [0.0, 0.1])
+def test_constant_column_is_refused(tmp_path, key, scenario, value) -> None:
+    """A constant column's std is 0 or rounding noise (0.1 repeated: ~1e-17, numpy's too):
+    dividing or scaling by it is refused, naming the params key and the column."""
+    frame = split().assign(flat=value)
+    assert frame["flat"].std() <= 8 * np.finfo(float).eps * value
+    path = tmp_path / "test.parquet"
+    write_groups(frame, path)
+    message = rf"generate.current.{key}.flat: the column is constant"
+    for source in (frame, ParquetRows(path), ParquetRows(path, chunk_rows=300)):
+        with pytest.raises(UserError, match=message):
+            make_current_batch(source, n_samples=50, random_state=0, **scenario)
