@@ -22,7 +22,8 @@ CHUNK_ROWS = 1 << 16  # rows read at a time: more barely lowers CPU, and raises 
 class ParquetRows:
     """A Parquet test split read only where the batch needs it: the row count and columns from
     the footer, one column at a time in chunks for the scenario's statistics, and the drawn
-    rows from the row groups that hold them. Memory: one chunk, never the split."""
+    rows from the row groups that hold them. Memory: one chunk for the draw and the statistics;
+    :meth:`column` (``category_proportions`` only) holds that one column whole."""
 
     def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
         import pyarrow.parquet as pq
