@@ -18,15 +18,8 @@ from regpipe.drift.reference import level_table, sample_positions, summarise_ref
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
 from regpipe.io import ParquetColumns, read_parquet_chunks
 from tests.helpers import PARAMS, ROOT, edit_params
+from tests.test_drift import SETTINGS
 
-SETTINGS = {
-    "p_value": 0.05,
-    "distance": 0.1,
-    "small_reference": 1000,
-    "psi_bins": 10,
-    "psi_epsilon": 1e-4,
-    "psi_bands": (0.1, 0.25),
-}
 EXACT = ("test", "n_reference", "n_current", "n_distinct", "missing_reference",
          "missing_current", "out_of_range_current", "drift", "type", "reason")  # fmt: skip
 
