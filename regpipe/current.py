@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
+from regpipe.moments import merged_moments
 
 PARAM = "generate.current"
 CHUNK_ROWS = 1 << 16  # rows read at a time: more barely lowers CPU, and raises memory
@@ -125,14 +126,11 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
         n = int(values.notna().sum())
         if n == 0:
             continue
-        chunk_mean = float(values.mean())
         chunk_squares = float(values.var()) * (n - 1) if n > 1 else 0.0
         parts.append((values.mean(), values.std()))
-        delta = chunk_mean - mean
-        total = count + n
-        mean += delta * n / total
-        squares += chunk_squares + delta * delta * count * n / total
-        count = total
+        count, mean, squares = merged_moments(
+            (count, mean, squares), (n, float(values.mean()), chunk_squares)
+        )
     if count < 2:
         raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
     if len(parts) == 1:

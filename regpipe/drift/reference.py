@@ -40,6 +40,7 @@ from regpipe.drift.statistics import (
     wasserstein,
     z_counts,
 )
+from regpipe.moments import merged_moments
 from regpipe.progress import PassLog
 
 if TYPE_CHECKING:
@@ -109,11 +110,11 @@ class SampledColumn:
             # sorted once: the batch's values are then looked up in the chunk, not the reverse
             finite = np.sort(present[np.isfinite(present)])
             if len(finite):
-                mean, total = finite.mean(), self.n_values + len(finite)
-                delta = mean - self.mean
-                self.squares += np.sum((finite - mean) ** 2)
-                self.squares += delta * delta * self.n_values * len(finite) / total
-                self.mean += delta * len(finite) / total
+                mean = finite.mean()
+                chunk = (len(finite), mean, float(np.sum((finite - mean) ** 2)))
+                _, self.mean, self.squares = merged_moments(
+                    (self.n_values, self.mean, self.squares), chunk
+                )
             self.whole = self.whole and bool(np.array_equal(finite, np.round(finite)))
             if self.below is None:
                 self.below = np.zeros(len(self.current), np.int64)
