@@ -251,7 +251,7 @@ def summarised(
     )
 
 
-def n_distinct(column: SampledColumn, current: np.ndarray) -> int:
+def sampled_distinct(column: SampledColumn, current: np.ndarray) -> int:
     """Distinct values over the reference and the batch: exact while the reference's levels
     are counted, else a lower bound above every threshold a choice of test uses."""
     if column.level_counts is None:

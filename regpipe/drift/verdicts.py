@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from regpipe.drift.reference import SampledColumn, sampled_test, tested_as_numeric
-from regpipe.drift.reference import n_distinct as sampled_distinct
+from regpipe.drift.reference import (
+    SampledColumn,
+    sampled_distinct,
+    sampled_test,
+    tested_as_numeric,
+)
 from regpipe.drift.statistics import (
     CATEGORICAL_INTEGERS,
     P_VALUE_TESTS,
