@@ -14,10 +14,16 @@ import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
+from regpipe.io import (
+    CHUNK_ROWS,
+    as_whole_file,
+    frame_columns,
+    read_parquet_chunks,
+    whole_file_casts,
+)
 from regpipe.moments import merged_moments
 
 PARAM = "generate.current"
-CHUNK_ROWS = 1 << 16  # rows read at a time: more barely lowers CPU, and raises memory
 
 
 class ParquetRows:
@@ -32,8 +38,6 @@ class ParquetRows:
         self.path, self.chunk_rows = Path(path), chunk_rows
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
-        from regpipe.io import frame_columns
-
         self._metadata = pq.ParquetFile(self.path).metadata
         self.columns = frame_columns(self.path)
 
@@ -41,8 +45,6 @@ class ParquetRows:
         return self._metadata.num_rows
 
     def column_chunks(self, column: str) -> Iterator[pd.Series]:
-        from regpipe.io import read_parquet_chunks
-
         for chunk in read_parquet_chunks(self.path, self.chunk_rows, columns=[column]):
             yield chunk[column]
 
@@ -53,8 +55,6 @@ class ParquetRows:
         """``rows`` (positions, in this order, repeats allowed) as ``read_table`` gives them."""
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        from regpipe.io import as_whole_file, whole_file_casts
 
         wanted, order = np.unique(rows, return_inverse=True)
         pieces = []

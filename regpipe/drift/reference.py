@@ -22,7 +22,6 @@ and the counts above; nothing grows with the reference's row count.
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,13 +39,10 @@ from regpipe.drift.statistics import (
     wasserstein,
     z_counts,
 )
+from regpipe.io import CHUNK_ROWS, ParquetColumns, read_parquet_chunks
 from regpipe.moments import merged_moments
 from regpipe.progress import PassLog
 
-if TYPE_CHECKING:
-    from regpipe.io import ParquetColumns
-
-CHUNK_ROWS = 1 << 16  # reference rows read at a time: 0.5 MiB per numeric column
 MAX_NUMERIC_LEVELS = JS_VALUE_BINS  # more numeric values than this: no test counts levels
 MAX_LABELS = 100_000  # labels counted exactly up to this many per column
 SAMPLE_BLOCK = 1 << 20  # the sample is drawn block by block of this many positions
@@ -225,14 +221,14 @@ def chunked(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
 
 
 def summarised(
-    reference: "pd.DataFrame | ParquetColumns",
+    reference: pd.DataFrame | ParquetColumns,
     current: pd.DataFrame,
     columns: list[str],
     *,
     rows: int,
     random_state: int,
     chunk_rows: int = CHUNK_ROWS,
-) -> "pd.DataFrame | ParquetColumns | SampledReference":
+) -> pd.DataFrame | ParquetColumns | SampledReference:
     """The reference as the drift tests read it: itself up to ``rows`` rows (every statistic
     exact, as always), else :func:`summarise_reference` of ``columns`` read ``chunk_rows`` at a
     time (a Parquet file one batch at a time across its row groups)."""
@@ -241,8 +237,6 @@ def summarised(
     if isinstance(reference, pd.DataFrame):
         chunks = chunked(reference[columns], chunk_rows)
     else:
-        from regpipe.io import read_parquet_chunks
-
         chunks = read_parquet_chunks(reference.path, chunk_rows, columns=columns)
     passes = PassLog()
     chunks = passes.track(chunks, total=-(-len(reference) // chunk_rows))
