@@ -2,10 +2,16 @@
 
 The fused run executes every stage command from dvc.yaml, in DAG order, inside ONE interpreter
 (runpy), so it pays the imports once; the difference is what separate stage processes and DVC's
-own bookkeeping cost. CPU seconds (user + system of every child process) are reported beside
-wall seconds: on a shared box the CPU ratio is the stable figure. Run from the repository root:
+own bookkeeping cost. After each fused run `dvc status` must be clean: the fused process wrote
+exactly the outputs dvc.lock records, so both sides did the same work. CPU seconds (user +
+system of every child process) are reported beside wall seconds: on a shared box the CPU ratio
+is the stable figure. Run from the repository root:
 
-    .venv/bin/python bench/pipeline_time.py [--repeat 3] [--stages] [--dvc-only]
+    .venv/bin/python bench/pipeline_time.py [--repeat 3] [--split] [--stages] [--dvc-only]
+
+``--split`` runs the full `dvc repro` with a ``python`` shim first on PATH that records each
+stage process's CPU (the shell's ``times``), so one run splits into its stage processes and
+DVC's own work (the rest: start, lock, hashing, dvc.lock rewrites).
 
 ``--stages`` also runs each stage command alone (after the full runs, ``--repeat`` times) and
 reports its median wall, CPU and import seconds (``python -X importtime``: the summed cumulative
@@ -31,6 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1"}
 ENV.pop("PYTHONPATH", None)  # fresh_clone points it at the clone, whose regpipe is measured
+TIMES_LINE = re.compile(r"(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s")  # sh's `times`: user, system
+SHIM = """#!/bin/sh
+# a stage's command line, then the CPU its python used (the children's line of `times`)
+echo "$*" >> {log}
+{python} "$@"
+status=$?
+times >> {log}
+exit $status
+"""
 IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")  # top level: no indent
 
 
@@ -39,10 +54,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(args: list[str], cwd: Path) -> tuple[float, float, str]:
+def timed(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, str]:
     """(wall s, CPU s of the process and its children, stderr) of one command."""
     cpu, start = children_cpu(), time.perf_counter()
-    done = subprocess.run(args, cwd=cwd, env=ENV, check=True, capture_output=True, text=True)
+    done = subprocess.run(args, cwd=cwd, env=env or ENV, check=True, capture_output=True, text=True)
     return time.perf_counter() - start, children_cpu() - cpu, done.stderr
 
 
@@ -52,12 +67,15 @@ def fresh_clone(parent: Path) -> Path:
     repo = parent / "repo"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     ENV["PYTHONPATH"] = str(repo)
+    # bytecode written before timing: the first full run would otherwise compile regpipe for
+    # every later run (~0.2 s of CPU), the fused one included
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "regpipe"], cwd=repo, check=True)
     return repo
 
 
-def stage_commands(repo: Path) -> list[str]:
-    """Every stage's command, in the order `dvc repro` runs them."""
-    dry = subprocess.run(
+def dry_run(repo: Path) -> str:
+    """What `dvc repro --dry --force` prints: every stage and its command, in DVC's order."""
+    return subprocess.run(
         ["dvc", "repro", "--dry", "--force"],
         cwd=repo,
         env=ENV,
@@ -65,7 +83,11 @@ def stage_commands(repo: Path) -> list[str]:
         capture_output=True,
         text=True,
     ).stdout
-    return [line[2:] for line in dry.splitlines() if line.startswith("> ")]
+
+
+def stage_commands(repo: Path) -> list[str]:
+    """Every stage's command, in the order `dvc repro` runs them."""
+    return [line[2:] for line in dry_run(repo).splitlines() if line.startswith("> ")]
 
 
 FUSED = """
@@ -77,6 +99,15 @@ for command in sys.argv[1:]:
 """
 
 
+def check_same_outputs(repo: Path) -> None:
+    """Stop unless every output in the workspace is the one dvc.lock records."""
+    status = subprocess.run(
+        ["dvc", "status", "--quiet"], cwd=repo, env=ENV, capture_output=True, text=True
+    )
+    if status.returncode != 0:
+        sys.exit(f"the fused run's outputs differ from dvc.lock's:\n{status.stdout}")
+
+
 def stage_name(command: str) -> str:
     script, *rest = shlex.split(command)[1:]
     return rest[0] if script.endswith("train.py") else Path(script).stem
@@ -84,6 +115,27 @@ def stage_name(command: str) -> str:
 
 def import_seconds(stderr: str) -> float:
     return sum(int(m.group(1)) for line in stderr.splitlines() if (m := IMPORT_LINE.match(line)))
+
+
+def shim_env(folder: Path) -> tuple[dict, Path]:
+    """An environment whose ``python`` logs each stage's CPU to the returned file."""
+    folder.mkdir()
+    log = folder / "stages.log"
+    shim = folder / "python"
+    shim.write_text(SHIM.format(log=shlex.quote(str(log)), python=shlex.quote(sys.executable)))
+    shim.chmod(0o755)
+    return {**ENV, "PATH": f"{folder}{os.pathsep}{ENV['PATH']}"}, log
+
+
+def stage_cpu(log: Path) -> dict[str, float]:
+    """Each stage's CPU seconds from the shim's log (three lines per stage), then emptied."""
+    lines = log.read_text().splitlines()
+    log.unlink()
+    cpu = {}
+    for command, children in zip(lines[::3], lines[2::3], strict=True):
+        m = TIMES_LINE.match(children)
+        cpu[stage_name(f"python {command}")] = sum(60 * int(m[i]) + float(m[i + 1]) for i in (1, 3))
+    return cpu
 
 
 def echo_pipeline(parent: Path) -> Path:
@@ -121,6 +173,7 @@ def repeat(times: int, before: Callable[[], None], args: list[str], cwd: Path) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--split", action="store_true", help="the full run's stages vs DVC")
     parser.add_argument("--stages", action="store_true", help="each stage alone, with imports")
     parser.add_argument("--dvc-only", action="store_true", help="DVC's own cost: echo stages")
     args = parser.parse_args()
@@ -129,17 +182,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         repo = fresh_clone(Path(tmp))
         commands = stage_commands(repo)
-        full, noop, fused = [], [], []
+        full, noop, fused, split = [], [], [], []
+        env, log = shim_env(Path(tmp) / "shim") if args.split else (ENV, None)
         for _ in range(args.repeat):
             shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
-            full.append(timed(["dvc", "repro", "--force", "--no-run-cache"], repo)[:2])
+            full.append(timed(["dvc", "repro", "--force", "--no-run-cache"], repo, env)[:2])
+            if log:
+                split.append(stage_cpu(log))
             noop.append(timed(["dvc", "repro"], repo)[:2])
             fused.append(timed([sys.executable, "-c", FUSED, *commands], repo)[:2])
+            check_same_outputs(repo)
         full_wall, full_cpu = medians("dvc repro (full)", full)
         medians("dvc repro (no-op)", noop)
         fused_wall, fused_cpu = medians("fused process", fused)
         wall_ratio, cpu_ratio = full_wall / fused_wall, full_cpu / fused_cpu
         print(f"ratio full/fused: wall {wall_ratio:.2f}, CPU {cpu_ratio:.2f}")
+        print("fused run's outputs: those dvc.lock records (dvc status clean)")
+        if split:
+            print("the full run's CPU, medians: each stage process, and DVC's own (the rest):")
+            for name in split[0]:
+                print(f"  {name:12s} {statistics.median(run[name] for run in split):5.2f} s")
+            stages = [sum(run.values()) for run in split]
+            dvc = [cpu - total for (_, cpu), total in zip(full, stages, strict=True)]
+            print(f"  {'all stages':12s} {statistics.median(stages):5.2f} s")
+            print(f"  {'DVC itself':12s} {statistics.median(dvc):5.2f} s")
 
         if args.stages:
             print("each stage alone, medians (python -X importtime, which inflates both):")

@@ -24,20 +24,11 @@ from pathlib import Path
 
 import yaml
 from generate_prepare import run_stage
-from pipeline_time import ENV, fresh_clone
+from pipeline_time import ENV, dry_run, fresh_clone
 
 
 def stage_order(repo: Path) -> list[str]:
-    """Every stage, in the order `dvc repro` runs them."""
-    dry = subprocess.run(
-        ["dvc", "repro", "--dry", "--force"],
-        cwd=repo,
-        env=ENV,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return re.findall(r"Running stage '([^']+)'", dry)
+    return re.findall(r"Running stage '([^']+)'", dry_run(repo))
 
 
 def synthetic_clone(tmp: Path, n_samples: int, engine: str) -> tuple[Path, dict[str, str]]:

@@ -26,6 +26,7 @@ from regpipe.errors import UserError
 from regpipe.io import atomic_path
 
 if TYPE_CHECKING:
+    from regpipe.progress import PassLog
     from regpipe.tables import Table
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -301,17 +302,19 @@ def _validate(schema: "object", frame: pd.DataFrame) -> pd.DataFrame:
     return _table(None, "types", pd.Series())
 
 
-def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checked:
+def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None) -> Checked:
     """Normalise ``table`` to the contract's types and find every violation, a chunk at a time.
 
     The violations come in the order pandera gives them for the whole table (the one order
     the report has ever had): cells that are not numbers per column, then repeated rows (for
     each column, the repeated rows where it is not missing: pandera unstacks the failing
     rows), then absent columns, then each column's checks in turn. Memory: a chunk, 8 bytes a
-    row of row hashes, and the rows whose hash repeats (compared in full).
+    row of row hashes, and the rows whose hash repeats (compared in full). Each pass over the
+    chunks is counted in ``log`` (a bar if it is long).
     """
-    from regpipe.tables import progress
+    from regpipe.progress import PassLog
 
+    log = log or PassLog()
     expected = list(contract["columns"])
     present = [name for name in expected if name in table.columns]
     feature_checks = _schema(contract, present, {"target", "finite", "range"}, {})
@@ -319,21 +322,19 @@ def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checke
     normalised = dict.fromkeys(present, 0)
     missing = dict.fromkeys(present, 0)
     hashes, cases, start = np.empty(len(table), dtype=np.uint64), [], 0
-    with progress(table.n_chunks, "checking the contract", quiet=quiet) as bar:
-        for chunk in table.chunks(present):
-            checked, found, changed = coerce(chunk, contract)
-            for name, cells in found:
-                types[name].append(cells)
-            for name, count in changed.items():
-                normalised[name] += count
-            for name, count in checked.isna().sum().items():
-                missing[name] += int(count)
-            hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
-                checked, index=False
-            ).to_numpy()
-            start += len(checked)
-            cases.append(_validate(feature_checks, checked))
-            bar.update()
+    for chunk in log.track(table.chunks(present), table.n_chunks, "checking the contract"):
+        checked, found, changed = coerce(chunk, contract)
+        for name, cells in found:
+            types[name].append(cells)
+        for name, count in changed.items():
+            normalised[name] += count
+        for name, count in checked.isna().sum().items():
+            missing[name] += int(count)
+        hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
+            checked, index=False
+        ).to_numpy()
+        start += len(checked)
+        cases.append(_validate(feature_checks, checked))
     n_rows = len(table)
     missing_ok = {
         name: bool(n_rows) and missing[name] / n_rows <= contract["columns"][name]["max_missing"]
@@ -350,14 +351,12 @@ def check_table(table: "Table", contract: dict, *, quiet: bool = True) -> Checke
     if over or candidates.any():  # a second pass, only for data with repeats or gaps
         missing_checks = _schema(contract, over, {"missing"}, missing_ok)
         gathered, start = [], 0
-        with progress(table.n_chunks, "repeated rows and gaps", quiet=quiet) as bar:
-            for chunk in table.chunks(present):
-                checked = coerce(chunk, contract)[0]
-                gathered.append(checked[candidates[start : start + len(checked)]])
-                start += len(checked)
-                if over:
-                    cases.append(_validate(missing_checks, checked[over]))
-                bar.update()
+        for chunk in log.track(table.chunks(present), table.n_chunks, "gathering repeated rows"):
+            checked = coerce(chunk, contract)[0]
+            gathered.append(checked[candidates[start : start + len(checked)]])
+            start += len(checked)
+            if over:
+                cases.append(_validate(missing_checks, checked[over]))
         candidates_frame = pd.concat(gathered)
         repeated = candidates_frame[candidates_frame.duplicated()]
     column_cases = pd.concat(cases, ignore_index=True)
@@ -529,7 +528,7 @@ def judge(
     min_rows: int,
     source: str,
     max_listed: int,
-    quiet: bool = True,
+    log: "PassLog | None" = None,
 ) -> tuple[Checked, dict]:
     """The violations ``table`` has and the data quality report, before any row is changed.
 
@@ -540,7 +539,7 @@ def judge(
     (``fixed_chunks`` applies them). The report lists the first ``max_listed`` violations one
     by one and counts all of them per check and column.
     """
-    checked = check_table(table, contract, quiet=quiet)
+    checked = check_table(table, contract, log=log)
     summary = summarise(checked.violations)
     policy = {"columns": "fail", **on_violation}
     failing = [
@@ -589,15 +588,15 @@ def judge(
 
 
 def fixed_chunks(
-    table: "Table", contract: dict, checked: Checked, *, quiet: bool = True
+    table: "Table", contract: dict, checked: Checked, *, log: "PassLog | None" = None
 ) -> Iterator[pd.DataFrame]:
-    """The rows of ``table`` normalised and repaired as ``judge`` decided, a chunk at a time."""
-    from regpipe.tables import progress
+    """The rows of ``table`` normalised and repaired as ``judge`` decided, a chunk at a time
+    (one pass, counted in ``log``)."""
+    from regpipe.progress import PassLog
 
-    with progress(table.n_chunks, "fixing and splitting", quiet=quiet) as bar:
-        for chunk in table.chunks(checked.columns):
-            yield apply_fixes(coerce(chunk, contract)[0], checked.violations, contract)
-            bar.update()
+    chunks = table.chunks(checked.columns)
+    for chunk in (log or PassLog()).track(chunks, table.n_chunks, "fixing and splitting"):
+        yield apply_fixes(coerce(chunk, contract)[0], checked.violations, contract)
 
 
 def enforce_contract(

@@ -136,11 +136,11 @@ class DaskRows(Rows):
             for part, arg in zip(parts, arguments, strict=False)
         ]
 
-    def reduce(self, function: ChunkFunction) -> np.ndarray:
+    def reduce(self, function: ChunkFunction, what: str) -> np.ndarray:
         """One pass on the cluster: ``function`` of each partition, summed in partition order."""
         total = None
         futures = self.client.compute(self._on_partitions(_apply, function, self.offsets))
-        for future in self.log.track(futures, len(futures)):
+        for future in self.log.track(futures, len(futures), what):
             part = future.result()
             total = part if total is None else total + part
             future.release()

@@ -136,7 +136,8 @@ def score_rows(
             baseline=baseline,
             y_centre=y_centre,
             sample_rows=plot_rows(n, max_points, random_state),
-        )
+        ),
+        "test metrics",
     )
     total = sums.squared_deviation - sums.deviation**2 / n
     metrics = {
@@ -237,7 +238,8 @@ def cv_metrics(
             labels=labels,
             thetas=thetas,
             centre=(stats.X_center, stats.y_center),
-        )
+        ),
+        "CV absolute errors",
     )
     n = stats.n[:, None]
     total = (stats.yty - stats.y_sum**2 / stats.n)[:, None]
@@ -305,7 +307,7 @@ def noise_variance(rows: Rows) -> float:
     is linear in the features with additive noise; under that assumption it is the same for
     every model, so the decomposition below compares models fairly.
     """
-    total = total_statistics(rows)
+    total = total_statistics(rows, what="noise (OLS residuals)")
     problem = standardise(total)
     theta = prediction_coefficients(problem, ridge_coefficients(problem, np.zeros(1))[:, 0])
     rss = _squared_errors(total, theta)[0]
@@ -382,15 +384,17 @@ def bootstrap_statistics(
     The replicates are the same for every model."""
     centre = rows.first_centre()
     bootstrap = Bootstrap.draw(rows.sizes, n_bootstrap, random_state)
-    grams = rows.reduce(partial(bootstrap_grams, bootstrap=bootstrap, centre=centre))
+    grams = rows.reduce(
+        partial(bootstrap_grams, bootstrap=bootstrap, centre=centre), "bootstrap statistics"
+    )
     return from_grams(grams, *centre)
 
 
 def total_statistics(
-    rows: Rows, centre: tuple[np.ndarray, float] | None = None
+    rows: Rows, centre: tuple[np.ndarray, float] | None = None, what: str = "totals"
 ) -> SufficientStatistics:
     """One pass: the statistics of all of ``rows`` as one group."""
-    return group_statistics(rows, FoldLabels.blocks([rows.n_rows]), centre)
+    return group_statistics(rows, FoldLabels.blocks([rows.n_rows]), centre, what)
 
 
 def target_sum(X: np.ndarray, y: np.ndarray, offset: int) -> np.ndarray:
@@ -399,7 +403,7 @@ def target_sum(X: np.ndarray, y: np.ndarray, offset: int) -> np.ndarray:
 
 def target_mean(rows: Rows) -> float:
     """The training target's mean (what the baseline predicts), in one pass."""
-    return float(rows.reduce(target_sum)[0] / rows.n_rows)
+    return float(rows.reduce(target_sum, "target mean")[0] / rows.n_rows)
 
 
 def bias_variance(
@@ -455,7 +459,9 @@ def refit_metrics(
     """The CV metrics and the bias/variance decomposition of every model: four passes over the
     training rows (CV statistics, CV absolute errors, bootstrap, noise) and one over the test's."""
     replicates = bootstrap_statistics(train, n_bootstrap=n_bootstrap, random_state=random_state)
-    test_stats = total_statistics(test, (replicates.X_center, replicates.y_center))
+    test_stats = total_statistics(
+        test, (replicates.X_center, replicates.y_center), "test split statistics"
+    )
     return {
         "cv": cv_metrics(models, train, cv=cv),
         "n_bootstrap": n_bootstrap,

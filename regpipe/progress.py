@@ -25,8 +25,9 @@ class PassLog:
     steps: int = 0  # of the last pass
     seconds: float = 0.0
 
-    def track(self, steps: Iterable[T], total: int) -> Iterator[T]:
-        """``steps`` (one pass), with a bar if the pass is long, counted when it ends."""
+    def track(self, steps: Iterable[T], total: int, what: str) -> Iterator[T]:
+        """``steps`` (one pass), with a bar named ``what`` if the pass is long, counted when it
+        ends."""
         start = time.perf_counter()
         if total > 1:
             from tqdm import tqdm
@@ -34,7 +35,7 @@ class PassLog:
             steps = tqdm(
                 steps,
                 total=total,
-                desc=f"pass {self.passes + 1}",
+                desc=what,
                 unit=self.unit,
                 delay=SHOW_AFTER_S,
                 leave=False,

@@ -251,10 +251,11 @@ class Rows:
     def n_rows(self) -> int:
         return sum(self.sizes)
 
-    def reduce(self, function: ChunkFunction) -> np.ndarray:
-        """One pass: the sum over the chunks of ``function(X, y, offset)``, in chunk order."""
+    def reduce(self, function: ChunkFunction, what: str) -> np.ndarray:
+        """One pass (``what`` it computes, for its progress bar): the sum over the chunks of
+        ``function(X, y, offset)``, in chunk order."""
         total, offset = None, 0
-        for X, y in self.log.track(self.read(), len(self.sizes)):
+        for X, y in self.log.track(self.read(), len(self.sizes), what):
             part = function(X, y, offset)
             total = part if total is None else total + part
             offset += len(X)
@@ -290,13 +291,14 @@ def group_statistics(
     rows: Rows,
     labels: FoldLabels,
     centre: tuple[np.ndarray, float] | None = None,
+    what: str = "fold statistics",
 ) -> SufficientStatistics:
     """One pass over ``rows``: the statistics of every group of rows (``labels``, one per row),
     centred at ``centre`` or the first chunk's near-mean."""
     if len(labels) != rows.n_rows:
         raise ValueError(f"the rows number {rows.n_rows}, the labels {len(labels)}")
     centre = centre or rows.first_centre()
-    grams = rows.reduce(partial(labelled_grams, labels=labels, centre=centre))
+    grams = rows.reduce(partial(labelled_grams, labels=labels, centre=centre), what)
     return from_grams(grams, *centre)
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 from regpipe.errors import UserError
 from regpipe.io import read_parquet_chunks, write_table_chunks
+from regpipe.progress import PassLog
 
 POSITION = "__position"  # the column carrying a row's place in its output, in the bucket files
 
@@ -85,13 +86,6 @@ class Table:
             import pyarrow.parquet as pq
 
             yield pq.read_schema(self.source).empty_table().select(columns).to_pandas()
-
-
-def progress(total: int, description: str, *, quiet: bool, unit: str = "chunk") -> "object":
-    """A tqdm bar on stderr for a pass over ``total`` chunks, silent when ``quiet``."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=f"prepare: {description}", unit=unit, disable=quiet)
 
 
 class ShuffledSplit:
@@ -203,15 +197,18 @@ class ShuffledSplit:
         part: str,
         path: Path,
         transform: Callable[[pd.DataFrame], pd.DataFrame],
-        done: Callable[[], object] = lambda: None,
+        log: PassLog | None = None,
     ) -> None:
         """``part``'s rows in output order, each bucket through ``transform``, to a temporary
-        file of its own: ``commit`` moves it to ``path``."""
+        file of its own: ``commit`` moves it to ``path``. The pass is counted in ``log``."""
         target = self.folder / f"{part}.out{Path(path).suffix}"
+        buckets = (log or PassLog()).track(
+            self._buckets(part, last=True), self.n_buckets(part), f"writing {part}"
+        )
 
         def frames() -> Iterator[pd.DataFrame]:
             start = 0
-            for table, order in self._buckets(part, last=True):
+            for table, order in buckets:
                 frame = table.drop_columns([POSITION]).take(order)
                 frame = pd.DataFrame(
                     {field: _to_numpy(frame.column(field)) for field in frame.column_names},
@@ -219,7 +216,6 @@ class ShuffledSplit:
                 )
                 start += len(order)
                 yield transform(frame).reset_index(drop=True)
-                done()
 
         write_table_chunks(frames(), target)
         self.done[part] = (target, Path(path))

@@ -11,7 +11,6 @@ quiet_interrupts()  # first: a Ctrl-C while the libraries below load prints no t
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from regpipe.contract import (
@@ -30,7 +29,8 @@ from regpipe.contract import (
 from regpipe.data import split_indices
 from regpipe.io import describe_table, write_json
 from regpipe.params import load_params
-from regpipe.tables import ShuffledSplit, Table, progress
+from regpipe.progress import SHOW_AFTER_S, PassLog
+from regpipe.tables import ShuffledSplit, Table
 
 
 def main() -> None:
@@ -43,10 +43,9 @@ def main() -> None:
     parser.add_argument("--out-quality", required=True)
     args = parser.parse_args()
 
-    started = time.perf_counter()
     params = load_params("prepare")
     table = Table(args.data, params.chunk_rows)
-    quiet = table.n_chunks == 1  # progress bars only for a table of several chunks
+    log = PassLog()  # the passes over chunks: a bar each when long, one summary line at the end
     inferred = not args.contract.exists()
     # An existing contract already says what the features are: ids are looked for only when
     # inferring one.
@@ -76,7 +75,7 @@ def main() -> None:
             min_rows=params.min_rows,
             source=describe_table(args.data),
             max_listed=params.max_listed_violations,
-            quiet=quiet,
+            log=log,
         )
     except ContractError as error:
         write_json(error.report, args.out_quality)
@@ -95,20 +94,17 @@ def main() -> None:
     ) as split:
         del train_rows, test_rows, parts
         start = 0
-        for chunk in fixed_chunks(table, contract, checked, quiet=quiet):
+        for chunk in fixed_chunks(table, contract, checked, log=log):
             split.add(chunk, start)
             start += len(chunk)
         # statistics before imputing (true missing counts), from the training split only
         statistics, fill = {}, {}
-        with progress(
-            len(checked.columns), "training statistics", quiet=quiet, unit="column"
-        ) as bar:
-            for name in checked.columns:
-                column = split.column("train", name)
-                statistics.update(training_statistics(column.to_frame(), contract))
-                if name != contract["target"]:
-                    fill[name] = imputation_value(column, contract["columns"][name])
-                bar.update()
+        by_column = PassLog("column")  # one column of the training split at a time
+        for name in by_column.track(checked.columns, len(checked.columns), "training statistics"):
+            column = split.column("train", name)
+            statistics.update(training_statistics(column.to_frame(), contract))
+            if name != contract["target"]:
+                fill[name] = imputation_value(column, contract["columns"][name])
         fill = {name: fill[name] for name in feature_names(contract)}
         imputed = {}
         for part, path in (("train", args.out_train), ("test", args.out_test)):
@@ -120,8 +116,7 @@ def main() -> None:
                     counts[name] += count
                 return frame
 
-            with progress(split.n_buckets(part), f"writing {part}", quiet=quiet) as bar:
-                split.write(part, path, impute_counting, bar.update)
+            split.write(part, path, impute_counting, log)
             imputed[part] = {name: count for name, count in counts.items() if count}
         report["fixes"]["imputed"] = imputed
         if inferred:
@@ -130,11 +125,12 @@ def main() -> None:
         split.commit()
     write_json(statistics, args.out_stats)
     write_json(report, args.out_quality)
-    if not quiet:
+    seconds = log.seconds + by_column.seconds
+    if seconds >= SHOW_AFTER_S:  # long passes only: Diabetes (one chunk) stays quiet
         print(
             f"prepare: {report['n_rows_in']:,} rows checked in {table.n_chunks} chunks of "
             f"{params.chunk_rows:,}, {n_rows:,} kept: {split.sizes['train']:,} train, "
-            f"{split.sizes['test']:,} test, in {time.perf_counter() - started:.0f} s",
+            f"{split.sizes['test']:,} test; {log.passes + 1} passes in {seconds:.0f} s",
             file=sys.stderr,
         )
 

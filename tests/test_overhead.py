@@ -1,6 +1,7 @@
 """Each stage imports what it uses and no more (issue 18's pipeline overhead: eight processes
 pay their imports separately), and skops' trust is the project's allowlist alone."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,10 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
+from sklearn.datasets import load_diabetes
 from sklearn.linear_model import HuberRegressor
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from regpipe.data import load_diabetes_frame, split_indices
 from regpipe.errors import UserError
 from regpipe.io import load_safe_model
 from tests.helpers import command_env
@@ -21,8 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # What a stage script imports before its main() runs (its `--help` exits there): the heavy
 # libraries only where a stage uses them at every run; the rest is imported inside the
-# functions that need it (the Diabetes loader, the split, the contract's pandera schema,
-# the Dask engine, skops).
+# functions that need it (the contract's pandera schema, the Dask engine, skops).
 MODULE_LEVEL_FORBIDDEN = {
     "generate": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
     "prepare": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
@@ -33,11 +36,20 @@ MODULE_LEVEL_FORBIDDEN = {
 }
 
 
-def imported_after(code: str) -> set[str]:
-    """Every module a fresh interpreter has loaded after running ``code`` in the repository."""
+# What a whole run of the stage (Diabetes, default params, the contract present) must not
+# import: scikit-learn and SciPy cost ~2 s of CPU per process, so only the stages that fit,
+# score or load a model pay them.
+RUN_FORBIDDEN = {
+    "generate": {"sklearn", "scipy", "skops", "pandera", "dask", "distributed"},
+    "prepare": {"sklearn", "scipy", "skops", "dask", "distributed"},
+}
+
+
+def imported_after(code: str, cwd: Path = ROOT) -> set[str]:
+    """Every module a fresh interpreter has loaded after running ``code`` in ``cwd``."""
     done = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys\nprint(*sys.modules, sep='\\n')"],
-        cwd=ROOT,
+        cwd=cwd,
         env=command_env(),
         capture_output=True,
         text=True,
@@ -61,6 +73,61 @@ def test_a_stage_script_imports_no_library_it_only_sometimes_uses(stage: str) ->
     assert "regpipe.params" in loaded  # the script's own imports did run
     top_level = {name.partition(".")[0] for name in loaded}
     assert not top_level & MODULE_LEVEL_FORBIDDEN[stage]
+
+
+def run_stage(script: str, *argv: str) -> str:
+    """Python code running ``stages/<script>`` with ``argv`` as its command line."""
+    return (
+        "import runpy, sys\n"
+        f"sys.argv = ['{script}', *{list(argv)!r}]\n"
+        f"runpy.run_path({str(ROOT / 'stages' / script)!r}, run_name='__main__')"
+    )
+
+
+@pytest.mark.process
+def test_generate_and_prepare_run_without_scikit_learn(tmp_path: Path) -> None:
+    for name in ("params.yaml", "data_contract.yaml"):
+        shutil.copy(ROOT / name, tmp_path)
+    generated = imported_after(
+        run_stage("generate.py", "--out-data", "raw.parquet", "--out-truth", "truth.json"),
+        tmp_path,
+    )
+    prepared = imported_after(
+        run_stage(
+            "prepare.py",
+            *("--data", "raw.parquet", "--contract", "data_contract.yaml"),
+            *("--out-train", "train.parquet", "--out-test", "test.parquet"),
+            *("--out-stats", "stats.json", "--out-quality", "quality.json"),
+        ),
+        tmp_path,
+    )
+    assert pd.read_parquet(tmp_path / "raw.parquet").shape == (442, 11)
+    assert len(pd.read_parquet(tmp_path / "test.parquet")) == 89  # the run went to its end
+    for stage, loaded in (("generate", generated), ("prepare", prepared)):
+        top_level = {name.partition(".")[0] for name in loaded}
+        assert not top_level & RUN_FORBIDDEN[stage], stage
+
+
+def test_the_diabetes_source_is_scikit_learns_load_diabetes() -> None:
+    expected = load_diabetes(as_frame=True).frame
+    pd.testing.assert_frame_equal(load_diabetes_frame(), expected, check_exact=True)
+    renamed = load_diabetes_frame("progression")
+    assert list(renamed.columns) == [*expected.columns[:-1], "progression"]
+    np.testing.assert_array_equal(renamed.to_numpy(), expected.to_numpy())
+
+
+@pytest.mark.parametrize("n_rows", [10, 99, 442, 1001, 54_321])
+@pytest.mark.parametrize("test_size", [0.1, 0.2, 0.25, 1 / 3, 0.5, 0.7])
+@pytest.mark.parametrize("random_state", [0, 42, 2**32 - 1])
+def test_the_split_is_scikit_learns_train_test_split(
+    n_rows: int, test_size: float, random_state: int
+) -> None:
+    train, test = split_indices(n_rows, test_size=test_size, random_state=random_state)
+    expected_train, expected_test = train_test_split(
+        np.arange(n_rows), test_size=test_size, random_state=random_state
+    )
+    np.testing.assert_array_equal(train, expected_train, strict=True)
+    np.testing.assert_array_equal(test, expected_test, strict=True)
 
 
 @pytest.mark.process

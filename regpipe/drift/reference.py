@@ -239,7 +239,7 @@ def summarised(
     else:
         chunks = read_parquet_chunks(reference.path, chunk_rows, columns=columns)
     passes = PassLog()
-    chunks = passes.track(chunks, total=-(-len(reference) // chunk_rows))
+    chunks = passes.track(chunks, -(-len(reference) // chunk_rows), "summarising the reference")
     return summarise_reference(
         chunks, len(reference), current, sample_rows=rows, random_state=random_state
     )
