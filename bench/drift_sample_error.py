@@ -7,22 +7,15 @@ sd. Prints a Markdown table of the largest absolute differences for bench/README
 many verdicts and PSI bands changed (PSI grows without bound as a bin empties on one side, so
 its absolute error is large where PSI itself is: its band is what a reader uses).
 
-    nice -n 10 .venv/bin/python bench/drift_sample_error.py
+    PYTHONPATH=. nice -n 10 .venv/bin/python bench/drift_sample_error.py
 """
 
 import numpy as np
 import pandas as pd
 
 from regpipe.drift import data_drift, summarised
+from tests.test_drift import SETTINGS
 
-SETTINGS = {
-    "p_value": 0.05,
-    "distance": 0.1,
-    "small_reference": 1000,
-    "psi_bins": 10,
-    "psi_epsilon": 1e-4,
-    "psi_bands": (0.1, 0.25),
-}
 DRAWS = {
     "normal": lambda rng, n: rng.normal(size=n),
     "lognormal": lambda rng, n: rng.lognormal(size=n),

@@ -2,7 +2,7 @@
 
 Evidently is not a project dependency; run this in a throwaway environment:
 
-    python3 -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install evidently==0.7.23
+    python3 -m venv /tmp/evvenv && /tmp/evvenv/bin/pip install evidently==0.7.23 pytest hypothesis
     PYTHONPATH=. /tmp/evvenv/bin/python bench/evidently_parity.py
 
 It draws each drift scenario of tests/test_drift.py at three pairings of reference and batch size
@@ -22,16 +22,9 @@ from evidently.legacy.report import Report
 
 from regpipe.current import make_current_batch
 from regpipe.drift import data_drift, dataset_verdict
+from tests.test_drift import SETTINGS
 
 NUMERIC, CATEGORICAL = ["a", "b", "c", "few"], ["binary", "color"]
-SETTINGS = {
-    "p_value": 0.05,
-    "distance": 0.1,
-    "small_reference": 1000,
-    "psi_bins": 10,
-    "psi_epsilon": 1e-4,
-    "psi_bands": (0.1, 0.25),
-}
 SEEDS = 5
 SCENARIOS = {
     "no change": {},

@@ -14,15 +14,23 @@ import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
+from regpipe.io import (
+    CHUNK_ROWS,
+    as_whole_file,
+    frame_columns,
+    read_parquet_chunks,
+    whole_file_casts,
+)
+from regpipe.moments import merged_moments
 
 PARAM = "generate.current"
-CHUNK_ROWS = 1 << 16  # rows read at a time: more barely lowers CPU, and raises memory
 
 
 class ParquetRows:
     """A Parquet test split read only where the batch needs it: the row count and columns from
     the footer, one column at a time in chunks for the scenario's statistics, and the drawn
-    rows from the row groups that hold them. Memory: one chunk, never the split."""
+    rows from the row groups that hold them. Memory: one chunk for the draw and the statistics;
+    :meth:`column` (``category_proportions`` only) holds that one column whole."""
 
     def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
         import pyarrow.parquet as pq
@@ -31,14 +39,12 @@ class ParquetRows:
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
         self._metadata = pq.ParquetFile(self.path).metadata
-        self.columns = pd.Index(pq.read_schema(self.path).names)
+        self.columns = frame_columns(self.path)
 
     def __len__(self) -> int:
         return self._metadata.num_rows
 
     def column_chunks(self, column: str) -> Iterator[pd.Series]:
-        from regpipe.io import read_parquet_chunks
-
         for chunk in read_parquet_chunks(self.path, self.chunk_rows, columns=[column]):
             yield chunk[column]
 
@@ -65,32 +71,8 @@ class ParquetRows:
                 start = end
             schema = file.schema_arrow
         frame = pa.Table.from_batches(pieces, schema=schema).to_pandas()
-        return self._as_whole_file(frame).iloc[order].reset_index(drop=True)
-
-    def _as_whole_file(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The dtypes pandas gives the whole file: an integer or boolean column with a null
-        anywhere in the file is float or object there, even when the drawn rows have none."""
-        import pyarrow as pa
-
-        for index, field in enumerate(self._metadata.schema.to_arrow_schema()):
-            integer = pa.types.is_integer(field.type)
-            nullable = integer or pa.types.is_boolean(field.type)
-            drawn_without_nulls = frame[field.name].dtype.kind in "iub"
-            if nullable and drawn_without_nulls and self._has_nulls(index, field.name):
-                frame[field.name] = frame[field.name].astype(float if integer else object)
-        return frame
-
-    def _has_nulls(self, index: int, column: str) -> bool:
-        """From the row groups' statistics, or, where a writer left them out, the column."""
-        import pyarrow.parquet as pq
-
-        groups = map(self._metadata.row_group, range(self._metadata.num_row_groups))
-        stats = [group.column(index).statistics for group in groups]
-        if all(item is not None and item.has_null_count for item in stats):
-            return any(item.null_count > 0 for item in stats)
-        with pq.ParquetFile(self.path, pre_buffer=False) as file:
-            batches = file.iter_batches(self.chunk_rows, columns=[column])
-            return any(batch.column(0).null_count > 0 for batch in batches)
+        frame = as_whole_file(frame, whole_file_casts(self.path))
+        return frame.iloc[order].reset_index(drop=True)
 
 
 class FrameRows:
@@ -144,19 +126,24 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
         n = int(values.notna().sum())
         if n == 0:
             continue
-        chunk_mean = float(values.mean())
         chunk_squares = float(values.var()) * (n - 1) if n > 1 else 0.0
         parts.append((values.mean(), values.std()))
-        delta = chunk_mean - mean
-        total = count + n
-        mean += delta * n / total
-        squares += chunk_squares + delta * delta * count * n / total
-        count = total
+        count, mean, squares = merged_moments(
+            (count, mean, squares), (n, float(values.mean()), chunk_squares)
+        )
     if count < 2:
         raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
     if len(parts) == 1:
-        return parts[0]
-    return mean, math.sqrt(squares / (count - 1))
+        mean, std = parts[0]
+    else:
+        std = math.sqrt(squares / (count - 1))
+    # a constant column's std is 0 or rounding noise (~1e-17): scaling by it is meaningless
+    if std <= 8 * np.finfo(float).eps * abs(mean):
+        raise UserError(
+            f"{PARAM}.{key}.{column}: the column is constant ({mean:g}); it has no spread to "
+            "shift, scale or relabel by"
+        )
+    return mean, std
 
 
 def _matching_level(levels: pd.Index, name: str, column: str) -> object:
@@ -183,29 +170,29 @@ def _row_weights(
 ) -> np.ndarray | None:
     """Sampling weights per row so each named column's levels reach the requested shares.
 
-    Levels not named share what is left in their original proportions; rows keep their other
-    columns, so the batch stays realistic (a level drawn more often brings its own rows).
+    Levels not named (a missing value among them, or named "nan") share what is left in their
+    original proportions; rows keep their other columns, so the batch stays realistic (a
+    level drawn more often brings its own rows).
     """
     if not category_proportions:
         return None
     weights = np.ones(len(frame))
     for column, proportions in category_proportions.items():
+        # by position, not by level: a missing value is a level here, and NaN != NaN as a key
         frequencies = frame[column].value_counts(normalize=True, dropna=False)
-        named = {
-            _matching_level(frequencies.index, str(k), column): p for k, p in proportions.items()
-        }
-        total = sum(named.values())
+        levels, share = frequencies.index, frequencies.to_numpy(dtype=float)
+        target = np.full(len(levels), np.nan)
+        for name, proportion in proportions.items():
+            target[levels.get_loc(_matching_level(levels, str(name), column))] = proportion
+        unnamed = np.isnan(target)
+        total = target[~unnamed].sum()
         if total > 1 + 1e-9:
             raise UserError(
                 f"{PARAM}.category_proportions.{column}: proportions sum to {total:g}; must be <= 1"
             )
-        other_mass = frequencies.drop(list(named)).sum()
-        target_share = {
-            level: named.get(level, (1 - total) * share / other_mass if other_mass else 0.0)
-            for level, share in frequencies.items()
-        }
-        ratio = {level: target_share[level] / frequencies[level] for level in frequencies.index}
-        weights *= frame[column].map(ratio).to_numpy(dtype=float)
+        other_mass = share[unnamed].sum()
+        target[unnamed] = (1 - total) * share[unnamed] / other_mass if other_mass else 0.0
+        weights *= (target / share)[levels.get_indexer(frame[column])]
     if weights.sum() == 0:
         raise UserError(f"{PARAM}.category_proportions: every row has weight 0")
     return weights / weights.sum()

@@ -24,6 +24,9 @@ from regpipe.errors import UserError
 from regpipe.pipeline_paths import DVC_LOCK
 
 SIGNIFICANT_DIGITS = 10
+# Parquet rows read at a time by drift and current: 0.5 MiB per numeric column; more barely
+# lowers CPU and raises memory (train reads regpipe.search.CHUNK_ROWS, sized for its blocks)
+CHUNK_ROWS = 1 << 16
 
 
 def _read_umask() -> int:
@@ -99,11 +102,64 @@ def read_parquet_chunks(
     a time across its row groups: memory holds one chunk, whatever the file's size."""
     import pyarrow.parquet as pq
 
+    casts = whole_file_casts(path, columns)
     # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file is
     # closed: memory would grow with the file (measured: 2.7 GiB after 3e7 rows), not a chunk
     with pq.ParquetFile(path, pre_buffer=False) as file:
         for batch in file.iter_batches(batch_size=rows, columns=columns):
-            yield batch.to_pandas()
+            yield as_whole_file(batch.to_pandas(), casts)
+
+
+def whole_file_casts(path: str | Path, columns: list[str] | None = None) -> dict[str, type]:
+    """The dtype pandas gives the whole file to each integer or boolean column (of ``columns``)
+    with a null anywhere in it: float or object, which a chunk without a null would not be."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    metadata = pq.ParquetFile(path).metadata
+    leaves = [metadata.schema.column(index).path for index in range(metadata.num_columns)]
+    casts = {}
+    for field in metadata.schema.to_arrow_schema():
+        integer = pa.types.is_integer(field.type)
+        if columns is not None and field.name not in columns:
+            continue
+        if not (integer or pa.types.is_boolean(field.type)):
+            continue
+        if _has_nulls(path, metadata, leaves.index(field.name), field.name):
+            casts[field.name] = float if integer else object
+    return casts
+
+
+def as_whole_file(frame: pd.DataFrame, casts: dict[str, type]) -> pd.DataFrame:
+    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives."""
+    for column, dtype in casts.items():
+        if column in frame.columns and frame[column].dtype.kind in "iub":
+            frame[column] = frame[column].astype(dtype)
+    return frame
+
+
+def _has_nulls(path: str | Path, metadata, index: int, column: str) -> bool:
+    """From the row groups' statistics, or, where a writer left them out, the column."""
+    import pyarrow.parquet as pq
+
+    groups = map(metadata.row_group, range(metadata.num_row_groups))
+    stats = [group.column(index).statistics for group in groups]
+    if all(item is not None and item.has_null_count for item in stats):
+        return any(item.null_count > 0 for item in stats)
+    with pq.ParquetFile(path, pre_buffer=False) as file:
+        batches = file.iter_batches(CHUNK_ROWS, columns=[column])
+        return any(batch.column(0).null_count > 0 for batch in batches)
+
+
+def frame_columns(path: str | Path) -> pd.Index:
+    """The columns pandas gives a Parquet file: its schema's, less a stored index
+    (``__index_level_0__`` from ``to_parquet`` of a frame with an index), which pandas makes
+    the frame's index."""
+    import pyarrow.parquet as pq
+
+    schema = pq.read_schema(path)
+    stored = (schema.pandas_metadata or {}).get("index_columns", [])
+    return pd.Index([name for name in schema.names if name not in stored])
 
 
 class ParquetColumns:
@@ -118,9 +174,8 @@ class ParquetColumns:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
-        file = pq.ParquetFile(self.path)
-        self.columns = pd.Index(file.schema_arrow.names)
-        self._n_rows = file.metadata.num_rows
+        self.columns = frame_columns(self.path)
+        self._n_rows = pq.ParquetFile(self.path).metadata.num_rows
 
     def __len__(self) -> int:
         return self._n_rows

@@ -9,7 +9,7 @@ import pytest
 
 from regpipe.current import ParquetRows, make_current_batch
 from regpipe.errors import UserError
-from regpipe.io import read_table
+from regpipe.io import ParquetColumns, read_table
 
 N_ROWS = 3000
 
@@ -96,6 +96,44 @@ def test_integer_column_with_a_null_anywhere_reads_as_float(tmp_path) -> None:
     assert ParquetRows(clean).take(rows)["n"].dtype == np.int64
 
 
+def test_stored_pandas_index_is_not_a_column(tmp_path) -> None:
+    """``frame.set_index(...).to_parquet()`` stores ``__index_level_0__``: not a column of
+    the batch (nor of the drift reference), as pandas reads the file."""
+    frame = split().set_index(np.random.default_rng(0).permutation(N_ROWS))
+    frame["count"] = frame["count"].astype(float)
+    path = tmp_path / "test.parquet"
+    frame.to_parquet(path, row_group_size=700)
+    assert "__index_level_0__" in pq.read_schema(path).names
+    assert list(ParquetRows(path).columns) == list(read_table(path).columns)
+    assert list(ParquetColumns(path).columns) == list(read_table(path).columns)
+    settings = {"n_samples": 200, "random_state": 1, "scale": {"b": 2.0}}
+    pd.testing.assert_frame_equal(
+        make_current_batch(ParquetRows(path), **settings),
+        make_current_batch(read_table(path), **settings),
+    )
+
+
+@pytest.mark.parametrize("column, level", [("count", "3"), ("color", "red")])
+def test_category_proportions_on_a_column_with_missing_values(tmp_path, column, level) -> None:
+    """Missing values are one more level, left to share the rest in their own proportion:
+    the batch reaches the named share, and the Parquet split gives the in-memory batch."""
+    frame = split()
+    frame[column] = frame[column].astype(float if column == "count" else object)
+    frame.loc[::10, column] = np.nan  # 10% missing
+    path = tmp_path / "test.parquet"
+    write_groups(frame, path)
+    settings = {"n_samples": 40_000, "random_state": 2,
+                "category_proportions": {column: {level: 0.6}}}  # fmt: skip
+    in_memory = make_current_batch(read_table(path), **settings)
+    pd.testing.assert_frame_equal(make_current_batch(ParquetRows(path), **settings), in_memory)
+    drawn = in_memory[column].value_counts(normalize=True, dropna=False)
+    known = frame[column].value_counts(normalize=True, dropna=False)
+    named = float(level) if column == "count" else level
+    assert drawn[named] == pytest.approx(0.6, abs=0.01)
+    expected_missing = 0.4 * known[known.index.isna()].sum() / (1 - known[named])
+    assert drawn[drawn.index.isna()].sum() == pytest.approx(expected_missing, abs=0.01)
+
+
 def test_bad_inputs_name_the_problem(tmp_path) -> None:
     with pytest.raises(UserError, match=r"nope.parquet: file not found"):
         ParquetRows(tmp_path / "nope.parquet")
@@ -106,3 +144,26 @@ def test_bad_inputs_name_the_problem(tmp_path) -> None:
         make_current_batch(source, n_samples=5, random_state=0, scale={"zz": 2.0})
     with pytest.raises(UserError, match=r"generate.current.shift_sd.color: not a numeric column"):
         make_current_batch(source, n_samples=5, random_state=0, shift_sd={"color": 1.0})
+
+
+@pytest.mark.parametrize(
+    "key, scenario",
+    [
+        ("shift_sd", {"shift_sd": {"flat": 1.0}}),
+        ("scale", {"scale": {"flat": 2.0}}),
+        ("relabel.slope_sd", {"relabel": {"target": "y", "slope_sd": {"flat": 1.0}}}),
+        ("relabel.target", {"relabel": {"target": "flat", "slope_sd": {"a": 1.0}}}),
+    ],
+)
+@pytest.mark.parametrize("value", [0.0, 0.1])
+def test_constant_column_is_refused(tmp_path, key, scenario, value) -> None:
+    """A constant column's std is 0 or rounding noise (0.1 repeated: ~1e-17, numpy's too):
+    dividing or scaling by it is refused, naming the params key and the column."""
+    frame = split().assign(flat=value)
+    assert frame["flat"].std() <= 8 * np.finfo(float).eps * value
+    path = tmp_path / "test.parquet"
+    write_groups(frame, path)
+    message = rf"generate.current.{key}.flat: the column is constant"
+    for source in (frame, ParquetRows(path), ParquetRows(path, chunk_rows=300)):
+        with pytest.raises(UserError, match=message):
+            make_current_batch(source, n_samples=50, random_state=0, **scenario)

@@ -16,17 +16,10 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 from regpipe.drift import data_drift, distribution_table, summarised
 from regpipe.drift.reference import level_table, sample_positions, summarise_reference
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
-from regpipe.io import ParquetColumns
+from regpipe.io import ParquetColumns, read_parquet_chunks
 from tests.helpers import PARAMS, ROOT, edit_params
+from tests.test_drift import SETTINGS
 
-SETTINGS = {
-    "p_value": 0.05,
-    "distance": 0.1,
-    "small_reference": 1000,
-    "psi_bins": 10,
-    "psi_epsilon": 1e-4,
-    "psi_bands": (0.1, 0.25),
-}
 EXACT = ("test", "n_reference", "n_current", "n_distinct", "missing_reference",
          "missing_current", "out_of_range_current", "drift", "type", "reason")  # fmt: skip
 
@@ -100,6 +93,70 @@ def test_reference_up_to_the_sample_size_is_kept_whole(tmp_path) -> None:
     assert (
         summarised(reference, batch(reference, 100), ["a"], rows=2000, random_state=0) is reference
     )
+
+
+@pytest.mark.parametrize("n_finite", [0, 3, 3000, 10_000])
+def test_mostly_missing_column_is_tested_on_every_value(tmp_path, n_finite) -> None:
+    """30,000 rows in 8 row groups, a 10,000-row sample, a column with at most 10,000 values:
+    its verdict is the whole reference's to the bit (3 values: tested, not 'no finite values';
+    3,000: scipy's exact KS p-value, not the asymptotic one), and ks_2samp's; with none, the
+    range share is None on both paths."""
+    rng = np.random.default_rng(7)
+    reference = pd.DataFrame({"sparse": np.full(30_000, np.nan), "label": None})
+    where = rng.choice(30_000, n_finite, replace=False)
+    reference.loc[where, "sparse"] = rng.normal(size=n_finite)
+    reference.loc[where, "label"] = rng.choice(["x", "y", "z"], n_finite)
+    current = pd.DataFrame(
+        {"sparse": rng.normal(0.8, 1, 400), "label": rng.choice(["x", "y"], 400)}
+    )
+    columns = list(reference.columns)
+    parquet = write_groups(reference, tmp_path / "train.parquet", row_group_size=4000)
+    full = data_drift(reference, current, columns, **SETTINGS)
+    summary = summarised(parquet, current, columns, rows=10_000, random_state=3, chunk_rows=7000)
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    for name in columns:
+        assert sampled[name].model_dump() == full[name].model_dump()
+        assert (full[name].test is None) == (n_finite == 0)
+    # no present value in the reference: no range to be outside of, on either path
+    assert (full["sparse"].out_of_range_current is None) == (n_finite == 0)
+    if n_finite:
+        assert full["sparse"].test == "ks"
+        expected = ks_2samp(reference["sparse"].dropna(), current["sparse"])
+        assert sampled["sparse"].p_value == pytest.approx(expected.pvalue, rel=1e-12)
+
+
+def test_chunks_have_the_whole_files_dtypes(tmp_path) -> None:
+    """An int column with a null in one row group (of 4) reads as float64 in every chunk, as
+    pandas reads the whole file; a boolean one as object; so a level is one level."""
+    n_rows = 8000
+    rng = np.random.default_rng(2)
+    null = np.arange(n_rows) == 7000
+    codes, flags = rng.integers(1, 5, n_rows), rng.integers(0, 2, n_rows).astype(bool)
+    table = pa.table(  # as a writer other than pandas leaves it: no pandas dtypes stored
+        {
+            "code": pa.array(codes, mask=null, type=pa.int64()),
+            "flag": pa.array(flags, mask=null, type=pa.bool_()),
+            "x": rng.normal(size=n_rows),
+        }
+    )
+    path = tmp_path / "train.parquet"
+    pq.write_table(table, path, row_group_size=2000)
+    whole = pd.read_parquet(path)
+    chunks = list(read_parquet_chunks(path, 1500))
+    assert {str(chunk["code"].dtype) for chunk in chunks} == {str(whole["code"].dtype)}
+    assert {str(chunk["flag"].dtype) for chunk in chunks} == {str(whole["flag"].dtype)}
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+    # tested as labels (the batch has text): '1' and '1.0' would be two levels
+    current = pd.DataFrame({"code": rng.choice(["1.0", "2.0", "3.0", "4.0", "seven"], 500)})
+    full = data_drift(whole, current, ["code"], **SETTINGS)
+    summary = summarised(ParquetColumns(path), current, ["code"], rows=1000, random_state=0)
+    sampled = data_drift(summary, current, ["code"], **SETTINGS)
+    assert full["code"].test == "chisquare" and full["code"].n_distinct == 5
+    assert sampled["code"].model_dump() == full["code"].model_dump()
+    ref = whole["code"].dropna().astype(str).value_counts()
+    cur = current["code"].value_counts()
+    table = pd.concat([ref, cur], axis=1).fillna(0).to_numpy()
+    assert sampled["code"].statistic == pytest.approx(chi2_contingency(table.T)[0], rel=1e-12)
 
 
 def test_chunking_does_not_change_the_summary(tmp_path) -> None:

@@ -13,13 +13,15 @@ reads it once, chunk by chunk, and keeps per column what the tests need:
   distribution: Wasserstein, Jensen-Shannon over equal-width bins, PSI's quantile bins, the
   plot, and level tests on a column with more levels than are counted.
 
+A column with at most ``rows`` finite values (mostly missing) keeps every one of them, so its
+tests are the whole reference's, exactly.
+
 Memory: the sample (its rows x the columns x 8 bytes, more for labels), one chunk, the batch,
 and the counts above; nothing grows with the reference's row count.
 """
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,12 +39,10 @@ from regpipe.drift.statistics import (
     wasserstein,
     z_counts,
 )
+from regpipe.io import CHUNK_ROWS, ParquetColumns, read_parquet_chunks
+from regpipe.moments import merged_moments
 from regpipe.progress import PassLog
 
-if TYPE_CHECKING:
-    from regpipe.io import ParquetColumns
-
-CHUNK_ROWS = 1 << 16  # reference rows read at a time: 0.5 MiB per numeric column
 MAX_NUMERIC_LEVELS = JS_VALUE_BINS  # more numeric values than this: no test counts levels
 MAX_LABELS = 100_000  # labels counted exactly up to this many per column
 SAMPLE_BLOCK = 1 << 20  # the sample is drawn block by block of this many positions
@@ -78,8 +78,8 @@ class SampledColumn:
     n_rows: int = 0
     n_missing: int = 0
     n_values: int = 0  # finite numbers / labels present: what a test counts
-    low: float = np.inf  # NaN-skipping minimum and maximum (+-inf included, as np.nanmin)
-    high: float = -np.inf
+    low: float = np.inf  # minimum and maximum of the present values, +-inf included: they
+    high: float = -np.inf  # stay +inf and -inf while there is none (np.nanmin would be NaN)
     whole: bool = True
     mean: float = 0.0  # of the finite values, merged over chunks (Chan et al.)...
     squares: float = 0.0  # ...with their sum of squared deviations: the exact std
@@ -87,7 +87,10 @@ class SampledColumn:
     below: np.ndarray | None = None  # per batch value: reference values < it...
     not_above: np.ndarray | None = None  # ...and <= it (numeric columns)
     sample: np.ndarray | None = None  # clean() of the sampled rows
+    keep_up_to: int = 0  # every value is kept while the column has at most this many...
+    values: np.ndarray | None = None  # ...as clean() gives them (None: more than that)
     _pieces: list = field(default_factory=list, repr=False)
+    _kept: list | None = field(default_factory=list, repr=False)
 
     def update(self, values: pd.Series, sampled: np.ndarray) -> None:
         """Count one chunk of the column; keep its rows at ``sampled`` (positions in it)."""
@@ -103,11 +106,11 @@ class SampledColumn:
             # sorted once: the batch's values are then looked up in the chunk, not the reverse
             finite = np.sort(present[np.isfinite(present)])
             if len(finite):
-                mean, total = finite.mean(), self.n_values + len(finite)
-                delta = mean - self.mean
-                self.squares += np.sum((finite - mean) ** 2)
-                self.squares += delta * delta * self.n_values * len(finite) / total
-                self.mean += delta * len(finite) / total
+                mean = finite.mean()
+                chunk = (len(finite), mean, float(np.sum((finite - mean) ** 2)))
+                _, self.mean, self.squares = merged_moments(
+                    (self.n_values, self.mean, self.squares), chunk
+                )
             self.whole = self.whole and bool(np.array_equal(finite, np.round(finite)))
             if self.below is None:
                 self.below = np.zeros(len(self.current), np.int64)
@@ -123,6 +126,10 @@ class SampledColumn:
             if self.level_counts is not None:
                 self._count_levels(finite, None, MAX_LABELS)
         self.n_values += len(finite)
+        if self._kept is not None and self.n_values <= self.keep_up_to:
+            self._kept.append(finite)
+        else:
+            self._kept = None
 
     def _count_levels(self, values: np.ndarray, n_levels: int | None, limit: int) -> None:
         if n_levels is not None and n_levels > limit:
@@ -139,7 +146,12 @@ class SampledColumn:
             self.sample.sort()
         else:
             self.sample = clean(pd.concat(self._pieces, ignore_index=True), numeric=False)
-        self._pieces = []
+        if self._kept is not None:
+            empty = np.array([], dtype=float if self.numeric else object)
+            self.values = np.concatenate([empty, *self._kept])
+            if self.numeric:
+                self.values.sort()
+        self._pieces, self._kept = [], []
         return self
 
     def std(self) -> float:
@@ -196,7 +208,7 @@ def summarise_reference(
                 batch = current[name] if name in current.columns else None
                 numeric = tested_as_numeric(values, batch)
                 cleaned = clean(batch, numeric) if batch is not None else np.array([])
-                columns[name] = SampledColumn(name, numeric, cleaned)
+                columns[name] = SampledColumn(name, numeric, cleaned, keep_up_to=sample_rows)
             columns[name].update(values, sampled)
         start += len(chunk)
     return SampledReference({name: column.finish() for name, column in columns.items()}, start)
@@ -209,14 +221,14 @@ def chunked(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
 
 
 def summarised(
-    reference: "pd.DataFrame | ParquetColumns",
+    reference: pd.DataFrame | ParquetColumns,
     current: pd.DataFrame,
     columns: list[str],
     *,
     rows: int,
     random_state: int,
     chunk_rows: int = CHUNK_ROWS,
-) -> "pd.DataFrame | ParquetColumns | SampledReference":
+) -> pd.DataFrame | ParquetColumns | SampledReference:
     """The reference as the drift tests read it: itself up to ``rows`` rows (every statistic
     exact, as always), else :func:`summarise_reference` of ``columns`` read ``chunk_rows`` at a
     time (a Parquet file one batch at a time across its row groups)."""
@@ -225,8 +237,6 @@ def summarised(
     if isinstance(reference, pd.DataFrame):
         chunks = chunked(reference[columns], chunk_rows)
     else:
-        from regpipe.io import read_parquet_chunks
-
         chunks = read_parquet_chunks(reference.path, chunk_rows, columns=columns)
     passes = PassLog()
     chunks = passes.track(chunks, -(-len(reference) // chunk_rows), "summarising the reference")
@@ -235,7 +245,7 @@ def summarised(
     )
 
 
-def n_distinct(column: SampledColumn, current: np.ndarray) -> int:
+def sampled_distinct(column: SampledColumn, current: np.ndarray) -> int:
     """Distinct values over the reference and the batch: exact while the reference's levels
     are counted, else a lower bound above every threshold a choice of test uses."""
     if column.level_counts is None:

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from regpipe.drift.reference import SampledColumn, sampled_test, tested_as_numeric
-from regpipe.drift.reference import n_distinct as sampled_distinct
+from regpipe.drift.reference import (
+    SampledColumn,
+    sampled_distinct,
+    sampled_test,
+    tested_as_numeric,
+)
 from regpipe.drift.statistics import (
     CATEGORICAL_INTEGERS,
     P_VALUE_TESTS,
@@ -42,7 +46,8 @@ def quality(
 
     Outside means below the training minimum or above its maximum (from the training
     statistics when they have them), +-inf, or a category the reference never had (of a
-    summarised reference: its counted levels, else its sample's).
+    summarised reference: its counted levels, else its sample's). A numeric column with no
+    present value in the reference has no range: its share is None, not 0 or 1.
     """
     present = current.dropna()
     sampled = isinstance(reference, SampledColumn)
@@ -52,8 +57,10 @@ def quality(
         if (low is None or high is None) and sampled:
             low, high = reference.low, reference.high
         elif low is None or high is None:
-            low, high = np.nanmin(reference.to_numpy(float)), np.nanmax(reference.to_numpy(float))
-        outside = int(np.count_nonzero((values < low) | (values > high)))
+            known = reference.dropna().to_numpy(float)
+            low, high = (known.min(), known.max()) if len(known) else (np.inf, -np.inf)
+        # low > high (or NaN): no present value in the reference, so no range to be outside of
+        outside = int(np.count_nonzero((values < low) | (values > high))) if low <= high else None
     else:
         if not sampled:
             known = set(reference.dropna().astype(str).unique())
@@ -67,7 +74,9 @@ def quality(
     return {
         "missing_reference": missing,
         "missing_current": float(current.isna().mean()) if len(current) else None,
-        "out_of_range_current": outside / len(present) if len(present) else None,
+        "out_of_range_current": None
+        if outside is None or not len(present)
+        else outside / len(present),
     }
 
 
@@ -75,14 +84,19 @@ def untestable(
     reference: "pd.Series | SampledColumn", current: pd.Series | None, numeric: bool
 ) -> tuple[str | None, np.ndarray, np.ndarray]:
     """Why a column cannot be tested (or None), with the values the test would see (of a
-    summarised reference: its sample's)."""
-    ref = reference.sample if isinstance(reference, SampledColumn) else clean(reference, numeric)
+    summarised reference: every value when it kept them, else its sample's)."""
+    if isinstance(reference, SampledColumn):
+        ref = reference.sample if reference.values is None else reference.values
+        n_ref = reference.n_values  # the sample may miss the few values a column has
+    else:
+        ref = clean(reference, numeric)
+        n_ref = len(ref)
     cur = clean(current, numeric) if current is not None else np.array([])
     if current is None:
         return "absent from the current batch", ref, cur
     if len(current) == 0:
         return "the current batch is empty", ref, cur
-    if len(ref) == 0:
+    if n_ref == 0:
         return "no finite values in the reference", ref, cur
     if len(cur) == 0:
         return "no finite values in the current batch (all missing or infinite)", ref, cur
@@ -112,6 +126,8 @@ def column_drift(
     numeric = reference.numeric if sampled else tested_as_numeric(reference, current)
     reason, ref, cur = untestable(reference, current, numeric)
     n_ref = reference.n_values if sampled else len(ref)
+    # a summarised column that kept every value is tested as the whole reference is
+    sampled = sampled and reference.values is None
     fields: dict = {"type": "numeric" if numeric else "categorical"}  # ColumnDrift orders them
     if reason:
         fields.update(test=None, drift=None, reason=reason)
