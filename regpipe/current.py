@@ -119,24 +119,20 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
     """Mean and standard deviation (ddof 1) of ``column`` as :func:`_numbers` reads it, chunk
     by chunk: pandas' own values when the column is one chunk, else the chunks' merged by Chan
     et al.'s update (equal to the one-array figures to rounding, ~1e-15 relative)."""
-    count, mean, squares = 0, 0.0, 0.0
-    parts = []
+    count, mean, squares, chunks = 0, 0.0, 0.0, []
     for chunk in source.column_chunks(column):
         values = _as_numbers(chunk)
         n = int(values.notna().sum())
         if n == 0:
             continue
-        chunk_squares = float(values.var()) * (n - 1) if n > 1 else 0.0
-        parts.append((values.mean(), values.std()))
+        chunk_mean, variance = float(values.mean()), float(values.var())  # pandas' std: its sqrt
+        chunks.append((chunk_mean, math.sqrt(variance) if n > 1 else math.nan))
         count, mean, squares = merged_moments(
-            (count, mean, squares), (n, float(values.mean()), chunk_squares)
+            (count, mean, squares), (n, chunk_mean, variance * (n - 1) if n > 1 else 0.0)
         )
     if count < 2:
         raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
-    if len(parts) == 1:
-        mean, std = parts[0]
-    else:
-        std = math.sqrt(squares / (count - 1))
+    mean, std = chunks[0] if len(chunks) == 1 else (mean, math.sqrt(squares / (count - 1)))
     # a constant column's std is 0 or rounding noise (~1e-17): scaling by it is meaningless
     if std <= 8 * np.finfo(float).eps * abs(mean):
         raise UserError(
