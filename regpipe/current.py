@@ -16,8 +16,8 @@ import pandas as pd
 from regpipe.errors import UserError
 from regpipe.io import (
     CHUNK_ROWS,
+    ParquetColumns,
     as_whole_file,
-    frame_columns,
     read_parquet_chunks,
     whole_file_casts,
 )
@@ -26,23 +26,16 @@ from regpipe.moments import merged_moments
 PARAM = "generate.current"
 
 
-class ParquetRows:
+class ParquetRows(ParquetColumns):
     """A Parquet test split read only where the batch needs it: the row count and columns from
-    the footer, one column at a time in chunks for the scenario's statistics, and the drawn
-    rows from the row groups that hold them. Memory: one chunk for the draw and the statistics;
-    :meth:`column` (``category_proportions`` only) holds that one column whole."""
+    the footer (:class:`~regpipe.io.ParquetColumns`), one column at a time in chunks for the
+    scenario's statistics, and the drawn rows from the row groups that hold them. Memory: one
+    chunk for the draw and the statistics; :meth:`column` (``category_proportions`` only)
+    holds that one column whole."""
 
     def __init__(self, path: str | Path, chunk_rows: int = CHUNK_ROWS) -> None:
-        import pyarrow.parquet as pq
-
-        self.path, self.chunk_rows = Path(path), chunk_rows
-        if not self.path.is_file():
-            raise UserError(f"{path}: file not found")
-        self._metadata = pq.ParquetFile(self.path).metadata
-        self.columns = frame_columns(self.path)
-
-    def __len__(self) -> int:
-        return self._metadata.num_rows
+        super().__init__(path)
+        self.chunk_rows = chunk_rows
 
     def column_chunks(self, column: str) -> Iterator[pd.Series]:
         for chunk in read_parquet_chunks(self.path, self.chunk_rows, columns=[column]):

@@ -175,10 +175,10 @@ class ParquetColumns:
         if not self.path.is_file():
             raise UserError(f"{path}: file not found")
         self.columns = frame_columns(self.path)
-        self._n_rows = pq.ParquetFile(self.path).metadata.num_rows
+        self._metadata = pq.ParquetFile(self.path).metadata  # row count, row groups
 
     def __len__(self) -> int:
-        return self._n_rows
+        return self._metadata.num_rows
 
     def __getitem__(self, column: str) -> pd.Series:
         import pyarrow.parquet as pq
