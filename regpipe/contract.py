@@ -253,18 +253,32 @@ def repeated_rows(frame: pd.DataFrame) -> pd.Series:
     Rows are hashed to one integer each; only rows whose hash repeats are compared in full,
     so a hash collision can never drop a row.
     """
-    candidates = _repeated_hashes(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+    hashes = _row_hashes(frame)
+    candidates = _among(hashes, _repeated_values(np.sort(hashes)))
     repeated = pd.Series(False, index=frame.index)
     repeated[candidates] = frame[candidates].duplicated()
     return repeated
 
 
-def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
-    """True where a row's hash is another row's too: by sorting, 8 bytes a row at most."""
-    ordered = np.sort(hashes)
-    repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    return np.isin(hashes, repeats)
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _repeated_values(ordered: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """The values found more than once in the sorted array ``ordered``, sorted: neighbours
+    compared ``block`` at a time, so nothing the size of the array is made."""
+    found = [np.empty(0, dtype=ordered.dtype)]
+    for start in range(0, len(ordered) - 1, block):
+        stop = min(start + block, len(ordered) - 1)
+        here = ordered[start:stop]
+        found.append(np.unique(here[here == ordered[start + 1 : stop + 1]]))
+    return np.unique(np.concatenate(found))
+
+
+def _among(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """True where a value is in the sorted array ``ordered``."""
+    places = np.minimum(np.searchsorted(ordered, values), max(len(ordered) - 1, 0))
+    return ordered[places] == values if len(ordered) else np.zeros(len(values), dtype=bool)
 
 
 def coerce(frame: pd.DataFrame, contract: dict) -> tuple[pd.DataFrame, list, dict[str, int]]:
@@ -309,7 +323,8 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
     the report has ever had): cells that are not numbers per column, then repeated rows (for
     each column, the repeated rows where it is not missing: pandera unstacks the failing
     rows), then absent columns, then each column's checks in turn. Memory: a chunk, 8 bytes a
-    row of row hashes, and the rows whose hash repeats (compared in full). Each pass over the
+    row of row hashes (sorted in place, then dropped), and the rows whose hash repeats
+    (compared in full). Each pass over the
     chunks is counted in ``log`` (a bar if it is long).
     """
     from regpipe.progress import PassLog
@@ -330,9 +345,7 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
             normalised[name] += count
         for name, count in checked.isna().sum().items():
             missing[name] += int(count)
-        hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
-            checked, index=False
-        ).to_numpy()
+        hashes[start : start + len(checked)] = _row_hashes(checked)
         start += len(checked)
         cases.append(_validate(feature_checks, checked))
     n_rows = len(table)
@@ -345,16 +358,19 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
         for name in present
         if name != contract["target"] and not missing_ok[name] and missing[name]
     ]
-    candidates = _repeated_hashes(hashes)
+    hashes.sort()  # in place: the row hashes are the only thing held per row
+    repeats = _repeated_values(hashes)
     del hashes
     repeated = pd.DataFrame(columns=present)
-    if over or candidates.any():  # a second pass, only for data with repeats or gaps
+    if over or len(repeats):  # a second pass, only for data with repeats or gaps
         missing_checks = _schema(contract, over, {"missing"}, missing_ok)
-        gathered, start = [], 0
+        gathered = []
         for chunk in log.track(table.chunks(present), table.n_chunks, "gathering repeated rows"):
             checked = coerce(chunk, contract)[0]
-            gathered.append(checked[candidates[start : start + len(checked)]])
-            start += len(checked)
+            selected = np.zeros(len(checked), dtype=bool)
+            if len(repeats):  # the chunk's hashes again: no mask over the table is kept
+                selected = _among(_row_hashes(checked), repeats)
+            gathered.append(checked[selected])
             if over:
                 cases.append(_validate(missing_checks, checked[over]))
         candidates_frame = pd.concat(gathered)
