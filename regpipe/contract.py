@@ -516,7 +516,9 @@ def _failing_rows(violations: pd.DataFrame, check: str) -> dict[str, list]:
 def imputation_value(column: pd.Series, spec: dict) -> object:
     """What replaces a missing value of a feature: the training median, or most frequent level."""
     if spec["type"] == "numeric":
-        return float(column.median()) if column.notna().any() else 0.0
+        values = column.to_numpy(dtype=float)
+        present = values[~np.isnan(values)]  # the one copy: the median partitions it in place
+        return float(np.median(present, overwrite_input=True)) if len(present) else 0.0
     modes = column.mode()
     return modes.iloc[0] if len(modes) else spec["levels"][0]
 
@@ -727,7 +729,9 @@ def training_statistics(
             "count": int(values.count()),
             "missing": int(values.isna().sum()),
             "mean": float(values.mean()),
-            "std": float(values.std()),
+            # without missing values pandas' skipna=False gives the same float without
+            # copying the column first (one copy of it at a time, not two)
+            "std": float(values.std(skipna=bool(values.isna().any()))),
             "min": low,
             "max": high,
             **{f"q{round(q * 100):02d}": float(quantiles[q]) for q in QUANTILES},
