@@ -104,44 +104,53 @@ def infer_contract(
         raise ContractError(f"no target column {target!r} (prepare.target) to infer a contract")
     columns = {}
     for name in frame.columns:
-        values = frame[name]
-        if _is_text(values):
-            numbers = pd.to_numeric(normalise_numeric_text(values), errors="coerce")
-            if numbers.notna().sum() >= NUMERIC_SHARE * values.notna().sum() or name == target:
-                values = numbers
-        if _is_text(values):
-            levels = sorted(normalise_category(values).dropna().unique())
-            if len(levels) > max_levels:
-                raise ContractError(
-                    f"column {name!r}: text with {len(levels)} distinct values is neither numeric "
-                    f"nor categorical (at most {max_levels} levels, prepare.max_levels); list it "
-                    "in prepare.drop_columns or raise prepare.max_levels"
-                )
-            columns[name] = {"type": "categorical", "levels": levels}
-        else:
-            # masks, not copies: the column may be 1e8 rows
-            numbers = values.astype(float).to_numpy()
-            finite = np.isfinite(numbers)
-            huge = np.flatnonzero(finite & ((numbers > MAX_ABS) | (numbers < -MAX_ABS)))
-            if len(huge):
-                raise ContractError(
-                    f"column {name!r}: value {numbers[huge[0]]:.3g} at row "
-                    f"{values.index[huge[0]]} is beyond ±{MAX_ABS:g}, the limit: its square "
-                    "overflows the least-squares solve; rescale the column in the data or list "
-                    "it in prepare.drop_columns"
-                )
-            low, high = 0.0, 0.0
-            if finite.any():
-                low = float(numbers.min(where=finite, initial=np.inf))
-                high = float(numbers.max(where=finite, initial=-np.inf))
-            margin = RANGE_MARGIN * (high - low)
-            columns[name] = {
-                "type": "numeric",
-                "min": float(f"{low - margin:.6g}"),
-                "max": float(f"{high + margin:.6g}"),
-            }
+        columns[name] = _column_contract(frame[name], target=target, max_levels=max_levels)
         columns[name]["max_missing"] = 0.0 if name == target else max_missing
     return {"target": target, "columns": columns}
+
+
+def _column_contract(values: pd.Series, *, target: str, max_levels: int) -> dict:
+    """One column's type and range or levels: a function of its own so that a column is
+    freed before the next one is read (a column may be 1e8 rows)."""
+    name = values.name
+    if _is_text(values):
+        numbers = pd.to_numeric(normalise_numeric_text(values), errors="coerce")
+        if numbers.notna().sum() >= NUMERIC_SHARE * values.notna().sum() or name == target:
+            values = numbers
+    if _is_text(values):
+        levels = sorted(normalise_category(values).dropna().unique())
+        if len(levels) > max_levels:
+            raise ContractError(
+                f"column {name!r}: text with {len(levels)} distinct values is neither numeric "
+                f"nor categorical (at most {max_levels} levels, prepare.max_levels); list it "
+                "in prepare.drop_columns or raise prepare.max_levels"
+            )
+        return {"type": "categorical", "levels": levels}
+    # masks, not copies, and one at a time
+    numbers = values.astype(float).to_numpy()
+    finite = np.isfinite(numbers)
+    outside = numbers > MAX_ABS
+    outside |= numbers < -MAX_ABS
+    outside &= finite
+    huge = np.flatnonzero(outside)
+    del outside
+    if len(huge):
+        raise ContractError(
+            f"column {name!r}: value {numbers[huge[0]]:.3g} at row "
+            f"{values.index[huge[0]]} is beyond ±{MAX_ABS:g}, the limit: its square "
+            "overflows the least-squares solve; rescale the column in the data or list "
+            "it in prepare.drop_columns"
+        )
+    low, high = 0.0, 0.0
+    if finite.any():
+        low = float(numbers.min(where=finite, initial=np.inf))
+        high = float(numbers.max(where=finite, initial=-np.inf))
+    margin = RANGE_MARGIN * (high - low)
+    return {
+        "type": "numeric",
+        "min": float(f"{low - margin:.6g}"),
+        "max": float(f"{high + margin:.6g}"),
+    }
 
 
 def identifier_columns(frame: pd.DataFrame, *, target: str) -> dict[str, str]:
@@ -154,17 +163,25 @@ def identifier_columns(frame: pd.DataFrame, *, target: str) -> dict[str, str]:
     """
     found = {}
     for name in frame.columns:
-        values = frame[name]
-        if name == target or len(values) < 3 or values.isna().any():
-            continue
-        if _is_text(values):
-            if values.head(1000).is_unique and values.is_unique:
-                found[name] = f"text with a distinct value in each of the {len(values)} rows"
-        elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            low, high = int(values.min()), int(values.max())
-            if high - low + 1 == len(values) and values.is_unique:
-                found[name] = f"a row counter: each integer {low}..{high} once"
+        if name != target:  # the column read only here: freed before the next one is read
+            reason = _identifier_reason(frame[name])
+            if reason:
+                found[name] = reason
     return found
+
+
+def _identifier_reason(values: pd.Series) -> str | None:
+    """Why the column names rows (``identifier_columns``), or None."""
+    if len(values) < 3 or values.isna().any():
+        return None
+    if _is_text(values):
+        if values.head(1000).is_unique and values.is_unique:
+            return f"text with a distinct value in each of the {len(values)} rows"
+    elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low + 1 == len(values) and values.is_unique:
+            return f"a row counter: each integer {low}..{high} once"
+    return None
 
 
 def leave_out_columns(
