@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
@@ -131,9 +132,12 @@ def whole_file_casts(path: str | Path, columns: list[str] | None = None) -> dict
 
 
 def as_whole_file(frame: pd.DataFrame, casts: dict[str, type]) -> pd.DataFrame:
-    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives."""
+    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives.
+    A pandas nullable dtype (Int64, boolean: stored by ``to_parquet``) is the whole file's
+    already and stays."""
     for column, dtype in casts.items():
-        if column in frame.columns and frame[column].dtype.kind in "iub":
+        kept = frame[column].dtype if column in frame.columns else None
+        if isinstance(kept, np.dtype) and kept.kind in "iub":
             frame[column] = frame[column].astype(dtype)
     return frame
 
