@@ -18,6 +18,7 @@ from regpipe.drift.reference import level_table, sample_positions, summarise_ref
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
 from regpipe.io import ParquetColumns, read_parquet_chunks
 from tests.helpers import PARAMS, ROOT, edit_params
+from tests.test_corpus import installed_file
 from tests.test_drift import SETTINGS
 
 EXACT = ("test", "n_reference", "n_current", "n_distinct", "missing_reference",
@@ -157,6 +158,56 @@ def test_chunks_have_the_whole_files_dtypes(tmp_path) -> None:
     cur = current["code"].value_counts()
     table = pd.concat([ref, cur], axis=1).fillna(0).to_numpy()
     assert sampled["code"].statistic == pytest.approx(chi2_contingency(table.T)[0], rel=1e-12)
+
+
+def penguins_raw() -> pd.DataFrame:
+    """palmerpenguins' raw table (344 rows: text, numbers with missing values, dates), with
+    the dtypes a user's own DataFrame brings: dates (some at midnight only, some with a time
+    of day), pandas' nullable Int64 and boolean with missing values, a categorical."""
+    raw = pd.read_csv(installed_file("palmerpenguins", "palmerpenguins/data/penguins-raw.csv"))
+    raw["Date Egg"] = pd.to_datetime(raw["Date Egg"])
+    raw.loc[::7, "Date Egg"] += pd.Timedelta(hours=3)
+    raw["eggs"] = raw["Sample Number"].where(raw.index % 5 != 0).astype("Int64")
+    raw["male"] = raw["Sex"].map({"MALE": True, "FEMALE": False}).astype("boolean")
+    raw["Species"] = raw["Species"].astype("category")
+    return raw
+
+
+def test_real_table_with_dates_and_nullable_dtypes(tmp_path) -> None:
+    """penguins-raw written by pandas (its dtypes stored) in row groups of 23, read 37 rows at
+    a time, summarised past 50 rows: every column's report equals the whole reference's. A
+    chunk of dates all at midnight had labels without the time ('2007-11-11'), another chunk
+    with it; a nullable Int64 chunk was cast to float, so its labels read '5.0', not '5'."""
+    raw = penguins_raw()
+    reference, current = raw.iloc[:240].reset_index(drop=True), raw.iloc[240:].copy()
+    current["Sample Number"] = current["Sample Number"].astype(object)
+    current.loc[current.index[0], "Sample Number"] = "unknown"  # text: tested as labels
+    current["eggs"] = current["eggs"].astype(object)
+    current.loc[current.index[1], "eggs"] = "seven"
+    columns = list(reference.columns)
+    path = tmp_path / "train.parquet"
+    reference.to_parquet(path, row_group_size=23)
+    full = data_drift(ParquetColumns(path), current, columns, **SETTINGS)
+    summary = summarised(
+        ParquetColumns(path), current, columns, rows=50, random_state=0, chunk_rows=37
+    )
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    for name in columns:
+        exact, approximate = full[name].model_dump(), sampled[name].model_dump()
+        assert {key: approximate[key] for key in EXACT} == {key: exact[key] for key in EXACT}
+        if exact["test"] == "chisquare":
+            assert approximate["statistic"] == pytest.approx(exact["statistic"], rel=1e-12)
+    assert full["Date Egg"].type == "categorical" and full["eggs"].type == "categorical"
+    # independently: chi-square over the whole column's levels, each date in full
+    dates = reference["Date Egg"].map(str).value_counts()
+    table = pd.concat([dates, current["Date Egg"].map(str).value_counts()], axis=1).fillna(0)
+    expected = chi2_contingency(table.to_numpy().T, correction=False)
+    assert sampled["Date Egg"].statistic == pytest.approx(expected.statistic, rel=1e-12)
+    known = set(reference["eggs"].dropna().map(str))
+    present = current["eggs"].dropna().map(str)
+    assert sampled["eggs"].out_of_range_current == (~present.isin(known)).mean()
+    for chunk in read_parquet_chunks(path, 37):
+        assert dict(chunk.dtypes) == dict(pd.read_parquet(path).dtypes)
 
 
 def test_chunking_does_not_change_the_summary(tmp_path) -> None:

@@ -19,6 +19,7 @@ from regpipe.drift.statistics import (
     clean,
     default_test,
     is_integer_coded,
+    labels,
     n_distinct,
     psi,
     run_test,
@@ -63,10 +64,10 @@ def quality(
         outside = int(np.count_nonzero((values < low) | (values > high))) if low <= high else None
     else:
         if not sampled:
-            known = set(reference.dropna().astype(str).unique())
+            known = set(labels(reference))
         else:
             known = set(reference.level_counts or reference.sample.tolist())
-        outside = int((~present.astype(str).isin(known)).sum())
+        outside = int((~pd.Series(labels(present)).isin(known)).sum())
     if sampled:
         missing = reference.n_missing / reference.n_rows if reference.n_rows else None
     else:
