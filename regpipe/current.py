@@ -96,20 +96,17 @@ def _check_columns(source: "FrameRows | ParquetRows", key: str, columns: object)
 
 
 def _as_numbers(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
-
-
-def _numbers(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
-    """``column`` as floats, with text and ±inf as missing: the raw data is not checked yet
-    (prepare does that), and one bad cell must not turn the scenario's mean and std into NaN."""
-    values = _as_numbers(frame[column])
-    if values.notna().sum() < 2:
-        raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
-    return values
+    """``values`` as float64, with text and ±inf as missing: the raw data is not checked yet
+    (prepare does that), and one bad cell must not turn the scenario's mean and std into NaN.
+    float64, not a pandas nullable dtype (Int64 from ``to_parquet``): its variance of one
+    value is pd.NA, not NaN. Whether the column is numeric is :func:`_moments`' check, on
+    the whole split: the batch may hold a single row, or one present value of a sparse column."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.replace([np.inf, -np.inf], np.nan)
 
 
 def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[float, float]:
-    """Mean and standard deviation (ddof 1) of ``column`` as :func:`_numbers` reads it, chunk
+    """Mean and standard deviation (ddof 1) of ``column`` as :func:`_as_numbers` reads it, chunk
     by chunk: pandas' own values when the column is one chunk, else the chunks' merged by Chan
     et al.'s update (equal to the one-array figures to rounding, ~1e-15 relative)."""
     count, mean, squares, chunks = 0, 0.0, 0.0, []
@@ -123,8 +120,9 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
         count, mean, squares = merged_moments(
             (count, mean, squares), (n, chunk_mean, variance * (n - 1) if n > 1 else 0.0)
         )
-    if count < 2:
-        raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
+    if count < 2:  # one value (a one-row split) is numeric but has no spread
+        problem = "not a numeric column" if count == 0 else "one number only, no spread"
+        raise UserError(f"{PARAM}.{key}.{column}: {problem}")
     mean, std = chunks[0] if len(chunks) == 1 else (mean, math.sqrt(squares / (count - 1)))
     # a constant column's std is 0 or rounding noise (~1e-17): scaling by it is meaningless
     if std <= 8 * np.finfo(float).eps * abs(mean):
@@ -246,17 +244,17 @@ def make_current_batch(
     batch = source.take(rows)
     for column, k in shift_sd.items():
         std = _moments(source, "shift_sd", column)[1]
-        batch[column] = _numbers(batch, "shift_sd", column) + k * std
+        batch[column] = _as_numbers(batch[column]) + k * std
     for column, factor in scale.items():
         mean = _moments(source, "scale", column)[0]
-        batch[column] = (_numbers(batch, "scale", column) - mean) * factor + mean
+        batch[column] = (_as_numbers(batch[column]) - mean) * factor + mean
     if relabel:
         target = relabel["target"]
         y_std = _moments(source, "relabel.target", target)[1]
         for column, k in relabel["slope_sd"].items():
             mean, std = _moments(source, "relabel.slope_sd", column)
-            z = (_numbers(batch, "relabel.slope_sd", column) - mean) / std
-            batch[target] = _numbers(batch, "relabel.target", target) + k * y_std * z
+            z = (_as_numbers(batch[column]) - mean) / std
+            batch[target] = _as_numbers(batch[target]) + k * y_std * z
     for column, rate in missing_rate.items():
         batch[column] = batch[column].mask(rng.random(len(batch)) < rate)
     return batch
