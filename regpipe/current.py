@@ -167,6 +167,8 @@ def _row_weights(
     for column, proportions in category_proportions.items():
         # by position, not by level: a missing value is a level here, and NaN != NaN as a key
         frequencies = frame[column].value_counts(normalize=True, dropna=False)
+        # a categorical's unused categories: no row to draw, so not a level to name
+        frequencies = frequencies[frequencies > 0]
         levels, share = frequencies.index, frequencies.to_numpy(dtype=float)
         target = np.full(len(levels), np.nan)
         for name, proportion in proportions.items():

@@ -1,6 +1,8 @@
 """The current batch from a Parquet test split read in row groups: the same batch as from the
 split in memory, for every scenario, without reading the split whole."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -199,3 +201,31 @@ def test_one_row_split_names_the_problem(tmp_path) -> None:
     write_groups(split(1), path)
     with pytest.raises(UserError, match=r"generate.current.shift_sd.a: one number only"):
         make_current_batch(ParquetRows(path), n_samples=5, random_state=0, shift_sd={"a": 1.0})
+
+
+def test_unused_category_is_not_a_level(tmp_path) -> None:
+    """A categorical (penguins-raw's Species, pandas' stored dtype) whose first 240 rows have
+    no Chinstrap: naming that category is refused, as a level nowhere in the split is (no row
+    could reach the share: the batch silently had none), and the other levels get their
+    shares with no 0/0 warning from the unused one."""
+    path = tmp_path / "test.parquet"
+    split = penguins_raw().iloc[:240]
+    split.to_parquet(path, row_group_size=13)
+    gentoo, chinstrap = (
+        "Gentoo penguin (Pygoscelis papua)",
+        "Chinstrap penguin (Pygoscelis antarctica)",
+    )
+    assert chinstrap in split["Species"].cat.categories and chinstrap not in set(split["Species"])
+    for source in (read_table(path), ParquetRows(path, chunk_rows=7)):
+        with pytest.raises(UserError, match=r"category_proportions.Species: level 'Chin"):
+            make_current_batch(
+                source, n_samples=50, random_state=0,
+                category_proportions={"Species": {chinstrap: 0.5}},
+            )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            batch = make_current_batch(
+                source, n_samples=20_000, random_state=0,
+                category_proportions={"Species": {gentoo: 0.8}},
+            )  # fmt: skip
+        assert (batch["Species"] == gentoo).mean() == pytest.approx(0.8, abs=0.01)
