@@ -18,6 +18,7 @@ from regpipe.io import (
     CHUNK_ROWS,
     ParquetColumns,
     as_whole_file,
+    parquet_errors,
     read_parquet_chunks,
     whole_file_casts,
 )
@@ -51,7 +52,7 @@ class ParquetRows(ParquetColumns):
 
         wanted, order = np.unique(rows, return_inverse=True)
         pieces = []
-        with pq.ParquetFile(self.path, pre_buffer=False) as file:
+        with parquet_errors(self.path), pq.ParquetFile(self.path, pre_buffer=False) as file:
             start = 0
             for group in range(self._metadata.num_row_groups):
                 end = start + self._metadata.row_group(group).num_rows

@@ -13,10 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
+from regpipe.current import ParquetRows
 from regpipe.drift import data_drift, distribution_table, summarised
 from regpipe.drift.reference import level_table, sample_positions, summarise_reference
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
-from regpipe.io import ParquetColumns, read_parquet_chunks
+from regpipe.errors import UserError
+from regpipe.io import ParquetColumns, parquet_num_rows, read_parquet_chunks, read_table
 from tests.helpers import PARAMS, ROOT, edit_params
 from tests.test_corpus import installed_file
 from tests.test_drift import SETTINGS
@@ -326,3 +328,53 @@ def test_drift_stage_summarises_a_long_reference(tmp_path) -> None:
     # a moved; color has a level ("purple") the reference never had
     assert whole["n_reference"] == 15_000
     assert whole["dataset"]["drifted_columns"] == ["a", "color"]
+
+
+@pytest.mark.process
+def test_damaged_parquet_is_named_not_a_traceback(tmp_path) -> None:
+    """ISLP's Bikeshare as Parquet, then damaged as a failed copy leaves it: cut short (no
+    footer), bytes overwritten in a data page (footer intact: the error comes mid-pass), or a
+    folder of parts (Dask's output) where a file is expected. Every reader the drift and
+    current stages use, and the drift stage itself, answer one line naming the file."""
+    table = pd.read_csv(installed_file("islp", "ISLP/data/Bikeshare.csv"))
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), good, row_group_size=1000)
+    data = good.read_bytes()
+    cut, page, folder = (tmp_path / f"{name}.parquet" for name in ("cut", "page", "folder"))
+    cut.write_bytes(data[:5000])
+    page.write_bytes(data[:4] + b"\x07" * 3000 + data[3004:])
+    folder.mkdir()
+    (folder / "part.0.parquet").write_bytes(data)
+    current = table.sample(300, random_state=0)
+    readers = {
+        "read_table": read_table,
+        "parquet_num_rows": parquet_num_rows,
+        "column": lambda path: ParquetColumns(path)["temp"],
+        "chunks": lambda path: list(read_parquet_chunks(path, 700)),
+        "summarised": lambda path: summarised(
+            ParquetColumns(path), current, ["temp"], rows=100, random_state=0, chunk_rows=700
+        ),
+        "take": lambda path: ParquetRows(path).take(np.arange(10)),
+    }
+    for name, read in readers.items():
+        with pytest.raises(
+            UserError, match=r"cut.parquet: cannot read it as Parquet: .*Parquet magic"
+        ):
+            read(cut)
+        with pytest.raises(UserError, match=r"folder.parquet: a folder, not a file"):
+            read(folder)
+        if name not in ("parquet_num_rows",):  # the footer alone is intact
+            with pytest.raises(UserError, match=r"page.parquet: cannot read it as Parquet: \w"):
+                read(page)
+    table.drop(columns="bikers").iloc[:50].to_csv(tmp_path / "current.csv", index=False)
+    (tmp_path / "stats.json").write_text("{}")
+    edit_params(tmp_path / "params.yaml", {"prepare.target": "bikers"}, start_from=PARAMS)
+    command = [sys.executable, str(ROOT / "stages/drift.py"), "--train=page.parquet"]
+    command += ["--stats=stats.json", "--current=current.csv", "--champion=none.skops"]
+    command += ["--model-card=none.json", "--out-metrics=drift.json", "--out-plot=drift.csv"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: page.parquet: cannot read it as Parquet: Couldn't deserialize thrift: "
+        "No more data to read."
+    ]
