@@ -378,3 +378,30 @@ def test_damaged_parquet_is_named_not_a_traceback(tmp_path) -> None:
         "error: page.parquet: cannot read it as Parquet: Couldn't deserialize thrift: "
         "No more data to read."
     ]
+
+
+def test_plot_of_a_mostly_missing_column_uses_every_kept_value(tmp_path) -> None:
+    """ISLP's Bikeshare twice (17,290 rows, 3 row groups), two counts and two weather labels
+    left, on rows a 10,000-row sample (seed 0) does not draw: the column is tested on both
+    kept values, and its plot is drawn from them as the whole reference's is. It was drawn
+    from the empty sample: numbers raised IndexError after drift.json was written."""
+    bikes = pd.read_csv(installed_file("islp", "ISLP/data/Bikeshare.csv"))
+    reference = pd.concat([bikes, bikes], ignore_index=True)[["casual", "weathersit", "temp"]]
+    undrawn = np.setdiff1d(np.arange(len(reference)), sample_positions(len(reference), 10_000, 0))
+    kept = reference.index.isin(undrawn[[100, 5000]])
+    for name in ("casual", "weathersit"):
+        reference[name] = reference[name].where(kept)
+    current = bikes.sample(300, random_state=0)[["casual", "weathersit", "temp"]]
+    current = current.assign(casual=current["casual"] + 500, weathersit="snow")
+    columns = list(reference.columns)
+    parquet = write_groups(reference, tmp_path / "train.parquet", row_group_size=6000)
+    summary = summarised(parquet, current, columns, rows=10_000, random_state=0)
+    assert len(summary["casual"].sample) == len(summary["weathersit"].sample) == 0
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    full = data_drift(reference, current, columns, **SETTINGS)
+    assert sampled["casual"].drift and sampled["weathersit"].drift
+    assert sampled["casual"] == full["casual"] and sampled["weathersit"] == full["weathersit"]
+    plots = [distribution_table(ref, current, full, n_bins=5) for ref in (summary, reference)]
+    pd.testing.assert_frame_equal(*(plot.query("column != 'temp'") for plot in plots))
+    reference_side = plots[0].query("column == 'casual' and side == 'reference'")
+    assert reference_side["share"].sum() == 1.0

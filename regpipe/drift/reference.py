@@ -155,6 +155,11 @@ class SampledColumn:
         self._pieces, self._kept = [], []
         return self
 
+    def distribution(self) -> np.ndarray:
+        """The values that stand for the column's distribution: every one when it kept them
+        (a mostly missing column, whose sample may hold none), else the sample."""
+        return self.sample if self.values is None else self.values
+
     def std(self) -> float:
         """Standard deviation (ddof 0, as ``np.std``) of the finite values."""
         return float(np.sqrt(self.squares / self.n_values)) if self.n_values else 0.0

@@ -47,8 +47,8 @@ def quality(
 
     Outside means below the training minimum or above its maximum (from the training
     statistics when they have them), +-inf, or a category the reference never had (of a
-    summarised reference: its counted levels, else its sample's). A numeric column with no
-    present value in the reference has no range: its share is None, not 0 or 1.
+    summarised reference: its counted levels, else every value it kept, else its sample's).
+    A numeric column with no present value in the reference has no range: its share is None.
     """
     present = current.dropna()
     sampled = isinstance(reference, SampledColumn)
@@ -66,7 +66,7 @@ def quality(
         if not sampled:
             known = set(labels(reference))
         else:
-            known = set(reference.level_counts or reference.sample.tolist())
+            known = set(reference.level_counts or reference.distribution().tolist())
         outside = int((~pd.Series(labels(present)).isin(known)).sum())
     if sampled:
         missing = reference.n_missing / reference.n_rows if reference.n_rows else None
@@ -87,7 +87,7 @@ def untestable(
     """Why a column cannot be tested (or None), with the values the test would see (of a
     summarised reference: every value when it kept them, else its sample's)."""
     if isinstance(reference, SampledColumn):
-        ref = reference.sample if reference.values is None else reference.values
+        ref = reference.distribution()
         n_ref = reference.n_values  # the sample may miss the few values a column has
     else:
         ref = clean(reference, numeric)
