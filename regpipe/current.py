@@ -18,6 +18,7 @@ from regpipe.io import (
     CHUNK_ROWS,
     ParquetColumns,
     as_whole_file,
+    parquet_errors,
     read_parquet_chunks,
     whole_file_casts,
 )
@@ -51,7 +52,7 @@ class ParquetRows(ParquetColumns):
 
         wanted, order = np.unique(rows, return_inverse=True)
         pieces = []
-        with pq.ParquetFile(self.path, pre_buffer=False) as file:
+        with parquet_errors(self.path), pq.ParquetFile(self.path, pre_buffer=False) as file:
             start = 0
             for group in range(self._metadata.num_row_groups):
                 end = start + self._metadata.row_group(group).num_rows
@@ -96,20 +97,17 @@ def _check_columns(source: "FrameRows | ParquetRows", key: str, columns: object)
 
 
 def _as_numbers(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan)
-
-
-def _numbers(frame: pd.DataFrame, key: str, column: str) -> pd.Series:
-    """``column`` as floats, with text and ±inf as missing: the raw data is not checked yet
-    (prepare does that), and one bad cell must not turn the scenario's mean and std into NaN."""
-    values = _as_numbers(frame[column])
-    if values.notna().sum() < 2:
-        raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
-    return values
+    """``values`` as float64, with text and ±inf as missing: the raw data is not checked yet
+    (prepare does that), and one bad cell must not turn the scenario's mean and std into NaN.
+    float64, not a pandas nullable dtype (Int64 from ``to_parquet``): its variance of one
+    value is pd.NA, not NaN. Whether the column is numeric is :func:`_moments`' check, on
+    the whole split: the batch may hold a single row, or one present value of a sparse column."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.replace([np.inf, -np.inf], np.nan)
 
 
 def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[float, float]:
-    """Mean and standard deviation (ddof 1) of ``column`` as :func:`_numbers` reads it, chunk
+    """Mean and standard deviation (ddof 1) of ``column`` as :func:`_as_numbers` reads it, chunk
     by chunk: pandas' own values when the column is one chunk, else the chunks' merged by Chan
     et al.'s update (equal to the one-array figures to rounding, ~1e-15 relative)."""
     count, mean, squares, chunks = 0, 0.0, 0.0, []
@@ -123,8 +121,9 @@ def _moments(source: "FrameRows | ParquetRows", key: str, column: str) -> tuple[
         count, mean, squares = merged_moments(
             (count, mean, squares), (n, chunk_mean, variance * (n - 1) if n > 1 else 0.0)
         )
-    if count < 2:
-        raise UserError(f"{PARAM}.{key}.{column}: not a numeric column")
+    if count < 2:  # one value (a one-row split) is numeric but has no spread
+        problem = "not a numeric column" if count == 0 else "one number only, no spread"
+        raise UserError(f"{PARAM}.{key}.{column}: {problem}")
     mean, std = chunks[0] if len(chunks) == 1 else (mean, math.sqrt(squares / (count - 1)))
     # a constant column's std is 0 or rounding noise (~1e-17): scaling by it is meaningless
     if std <= 8 * np.finfo(float).eps * abs(mean):
@@ -169,6 +168,8 @@ def _row_weights(
     for column, proportions in category_proportions.items():
         # by position, not by level: a missing value is a level here, and NaN != NaN as a key
         frequencies = frame[column].value_counts(normalize=True, dropna=False)
+        # a categorical's unused categories: no row to draw, so not a level to name
+        frequencies = frequencies[frequencies > 0]
         levels, share = frequencies.index, frequencies.to_numpy(dtype=float)
         target = np.full(len(levels), np.nan)
         for name, proportion in proportions.items():
@@ -246,17 +247,17 @@ def make_current_batch(
     batch = source.take(rows)
     for column, k in shift_sd.items():
         std = _moments(source, "shift_sd", column)[1]
-        batch[column] = _numbers(batch, "shift_sd", column) + k * std
+        batch[column] = _as_numbers(batch[column]) + k * std
     for column, factor in scale.items():
         mean = _moments(source, "scale", column)[0]
-        batch[column] = (_numbers(batch, "scale", column) - mean) * factor + mean
+        batch[column] = (_as_numbers(batch[column]) - mean) * factor + mean
     if relabel:
         target = relabel["target"]
         y_std = _moments(source, "relabel.target", target)[1]
         for column, k in relabel["slope_sd"].items():
             mean, std = _moments(source, "relabel.slope_sd", column)
-            z = (_numbers(batch, "relabel.slope_sd", column) - mean) / std
-            batch[target] = _numbers(batch, "relabel.target", target) + k * y_std * z
+            z = (_as_numbers(batch[column]) - mean) / std
+            batch[target] = _as_numbers(batch[target]) + k * y_std * z
     for column, rate in missing_rate.items():
         batch[column] = batch[column].mask(rng.random(len(batch)) < rate)
     return batch

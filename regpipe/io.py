@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pandas as pd
 
 from regpipe.errors import UserError
@@ -61,12 +62,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             os.unlink(tmp)
 
 
+@contextmanager
+def parquet_errors(path: str | Path) -> Iterator[None]:
+    """pyarrow's errors on a damaged or foreign file (no footer: ArrowInvalid; a bad page:
+    OSError) as one line naming the file, not a traceback."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{path}: cannot read it as Parquet: {reason}") from None
+
+
+def existing_file(path: str | Path) -> Path:
+    """``path``, refused when it is not a file: a folder (a partitioned dataset) is named as
+    one, not as missing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a file")
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    return path
+
+
 def _read_parquet(path: Path) -> pd.DataFrame:
     """pandas.read_parquet's frame, converted column by column while the Arrow buffers are
     released (``self_destruct``), so a large table peaks near 2x its size in memory, not 3x."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    with parquet_errors(path):
+        return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -78,8 +104,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     }
     if path.suffix not in readers:
         raise UserError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet")
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
+    existing_file(path)
     try:
         return readers[path.suffix](path)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
@@ -90,9 +115,8 @@ def parquet_num_rows(path: str | Path) -> int:
     """The row count in a Parquet file's footer: nothing else is read."""
     import pyarrow.parquet as pq
 
-    if not Path(path).is_file():
-        raise UserError(f"{path}: file not found")
-    return pq.ParquetFile(path).metadata.num_rows
+    with parquet_errors(existing_file(path)):
+        return pq.ParquetFile(path).metadata.num_rows
 
 
 def read_parquet_chunks(
@@ -102,12 +126,13 @@ def read_parquet_chunks(
     a time across its row groups: memory holds one chunk, whatever the file's size."""
     import pyarrow.parquet as pq
 
-    casts = whole_file_casts(path, columns)
-    # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file is
-    # closed: memory would grow with the file (measured: 2.7 GiB after 3e7 rows), not a chunk
-    with pq.ParquetFile(path, pre_buffer=False) as file:
-        for batch in file.iter_batches(batch_size=rows, columns=columns):
-            yield as_whole_file(batch.to_pandas(), casts)
+    with parquet_errors(existing_file(path)):
+        casts = whole_file_casts(path, columns)
+        # pre_buffer (pyarrow's default) keeps every column chunk read so far until the file
+        # is closed: memory would grow with the file (measured: 2.7 GiB after 3e7 rows)
+        with pq.ParquetFile(path, pre_buffer=False) as file:
+            for batch in file.iter_batches(batch_size=rows, columns=columns):
+                yield as_whole_file(batch.to_pandas(), casts)
 
 
 def whole_file_casts(path: str | Path, columns: list[str] | None = None) -> dict[str, type]:
@@ -131,9 +156,12 @@ def whole_file_casts(path: str | Path, columns: list[str] | None = None) -> dict
 
 
 def as_whole_file(frame: pd.DataFrame, casts: dict[str, type]) -> pd.DataFrame:
-    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives."""
+    """``frame`` (some rows of a Parquet file) with the dtypes :func:`whole_file_casts` gives.
+    A pandas nullable dtype (Int64, boolean: stored by ``to_parquet``) is the whole file's
+    already and stays."""
     for column, dtype in casts.items():
-        if column in frame.columns and frame[column].dtype.kind in "iub":
+        kept = frame[column].dtype if column in frame.columns else None
+        if isinstance(kept, np.dtype) and kept.kind in "iub":
             frame[column] = frame[column].astype(dtype)
     return frame
 
@@ -171,11 +199,10 @@ class ParquetColumns:
     def __init__(self, path: str | Path) -> None:
         import pyarrow.parquet as pq
 
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise UserError(f"{path}: file not found")
-        self.columns = frame_columns(self.path)
-        self._metadata = pq.ParquetFile(self.path).metadata  # row count, row groups
+        self.path = existing_file(path)
+        with parquet_errors(path):
+            self.columns = frame_columns(self.path)
+            self._metadata = pq.ParquetFile(self.path).metadata  # row count, row groups
 
     def __len__(self) -> int:
         return self._metadata.num_rows
@@ -183,7 +210,8 @@ class ParquetColumns:
     def __getitem__(self, column: str) -> pd.Series:
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.path, columns=[column]).to_pandas()[column]
+        with parquet_errors(self.path):
+            return pq.read_table(self.path, columns=[column]).to_pandas()[column]
 
 
 def describe_table(path: str | Path) -> str:
@@ -193,7 +221,10 @@ def describe_table(path: str | Path) -> str:
         return str(path)
     import pyarrow.parquet as pq
 
-    origin = (pq.read_schema(path).metadata or {}).get(ORIGIN_KEY)
+    try:
+        origin = (pq.read_schema(path).metadata or {}).get(ORIGIN_KEY)
+    except (OSError, ValueError):  # not Parquet after all: pyarrow's ArrowInvalid, ArrowIOError
+        return str(path)
     return f"{origin.decode()} (as {path})" if origin else str(path)
 
 

@@ -1,6 +1,8 @@
 """The current batch from a Parquet test split read in row groups: the same batch as from the
 split in memory, for every scenario, without reading the split whole."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -10,6 +12,7 @@ import pytest
 from regpipe.current import ParquetRows, make_current_batch
 from regpipe.errors import UserError
 from regpipe.io import ParquetColumns, read_table
+from tests.test_drift_reference import penguins_raw
 
 N_ROWS = 3000
 
@@ -167,3 +170,62 @@ def test_constant_column_is_refused(tmp_path, key, scenario, value) -> None:
     for source in (frame, ParquetRows(path), ParquetRows(path, chunk_rows=300)):
         with pytest.raises(UserError, match=message):
             make_current_batch(source, n_samples=50, random_state=0, **scenario)
+
+
+@pytest.mark.parametrize("n_samples", [1, 60])
+def test_real_table_with_nullable_dtypes(tmp_path, n_samples) -> None:
+    """penguins-raw written by pandas (Int64 and boolean with missing values stored as such),
+    row groups of 13 read 7 rows at a time: the Parquet split gives the in-memory batch, its
+    dtypes too (its chunks were cast to float and object), and shifting the Int64 column
+    works where a chunk holds one value (its variance is pd.NA, which float() refuses). A
+    one-row batch is shifted (it was refused as 'not a numeric column')."""
+    raw = penguins_raw()
+    path = tmp_path / "test.parquet"
+    raw.to_parquet(path, row_group_size=13)
+    shifts = {"eggs": 0.5, "Body Mass (g)": 1.0}
+    settings = {"n_samples": n_samples, "random_state": 3, "shift_sd": shifts,
+                "scale": {"Culmen Length (mm)": 2.0}, "missing_rate": {"male": 0.3}}  # fmt: skip
+    in_memory = make_current_batch(read_table(path), **settings)
+    chunked = make_current_batch(ParquetRows(path, chunk_rows=7), **settings)
+    pd.testing.assert_frame_equal(chunked, in_memory, check_exact=False, rtol=1e-12)
+    assert len(in_memory) == n_samples and str(in_memory["male"].dtype) == "boolean"
+    rows = np.random.default_rng(3).choice(len(raw), size=n_samples, replace=False)
+    drawn = raw.iloc[rows].reset_index(drop=True)
+    for column, k in shifts.items():
+        expected = drawn[column].astype(float) + k * raw[column].astype(float).std()
+        np.testing.assert_allclose(in_memory[column], expected, rtol=1e-12)
+
+
+def test_one_row_split_names_the_problem(tmp_path) -> None:
+    path = tmp_path / "test.parquet"
+    write_groups(split(1), path)
+    with pytest.raises(UserError, match=r"generate.current.shift_sd.a: one number only"):
+        make_current_batch(ParquetRows(path), n_samples=5, random_state=0, shift_sd={"a": 1.0})
+
+
+def test_unused_category_is_not_a_level(tmp_path) -> None:
+    """A categorical (penguins-raw's Species, pandas' stored dtype) whose first 240 rows have
+    no Chinstrap: naming that category is refused, as a level nowhere in the split is (no row
+    could reach the share: the batch silently had none), and the other levels get their
+    shares with no 0/0 warning from the unused one."""
+    path = tmp_path / "test.parquet"
+    split = penguins_raw().iloc[:240]
+    split.to_parquet(path, row_group_size=13)
+    gentoo, chinstrap = (
+        "Gentoo penguin (Pygoscelis papua)",
+        "Chinstrap penguin (Pygoscelis antarctica)",
+    )
+    assert chinstrap in split["Species"].cat.categories and chinstrap not in set(split["Species"])
+    for source in (read_table(path), ParquetRows(path, chunk_rows=7)):
+        with pytest.raises(UserError, match=r"category_proportions.Species: level 'Chin"):
+            make_current_batch(
+                source, n_samples=50, random_state=0,
+                category_proportions={"Species": {chinstrap: 0.5}},
+            )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            batch = make_current_batch(
+                source, n_samples=20_000, random_state=0,
+                category_proportions={"Species": {gentoo: 0.8}},
+            )  # fmt: skip
+        assert (batch["Species"] == gentoo).mean() == pytest.approx(0.8, abs=0.01)

@@ -13,11 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
+from regpipe.current import ParquetRows
 from regpipe.drift import data_drift, distribution_table, summarised
 from regpipe.drift.reference import level_table, sample_positions, summarise_reference
 from regpipe.drift.statistics import chisquare_counts, clean, ks_counts
-from regpipe.io import ParquetColumns, read_parquet_chunks
+from regpipe.errors import UserError
+from regpipe.io import ParquetColumns, parquet_num_rows, read_parquet_chunks, read_table
 from tests.helpers import PARAMS, ROOT, edit_params
+from tests.test_corpus import installed_file
 from tests.test_drift import SETTINGS
 
 EXACT = ("test", "n_reference", "n_current", "n_distinct", "missing_reference",
@@ -159,6 +162,56 @@ def test_chunks_have_the_whole_files_dtypes(tmp_path) -> None:
     assert sampled["code"].statistic == pytest.approx(chi2_contingency(table.T)[0], rel=1e-12)
 
 
+def penguins_raw() -> pd.DataFrame:
+    """palmerpenguins' raw table (344 rows: text, numbers with missing values, dates), with
+    the dtypes a user's own DataFrame brings: dates (some at midnight only, some with a time
+    of day), pandas' nullable Int64 and boolean with missing values, a categorical."""
+    raw = pd.read_csv(installed_file("palmerpenguins", "palmerpenguins/data/penguins-raw.csv"))
+    raw["Date Egg"] = pd.to_datetime(raw["Date Egg"])
+    raw.loc[::7, "Date Egg"] += pd.Timedelta(hours=3)
+    raw["eggs"] = raw["Sample Number"].where(raw.index % 5 != 0).astype("Int64")
+    raw["male"] = raw["Sex"].map({"MALE": True, "FEMALE": False}).astype("boolean")
+    raw["Species"] = raw["Species"].astype("category")
+    return raw
+
+
+def test_real_table_with_dates_and_nullable_dtypes(tmp_path) -> None:
+    """penguins-raw written by pandas (its dtypes stored) in row groups of 23, read 37 rows at
+    a time, summarised past 50 rows: every column's report equals the whole reference's. A
+    chunk of dates all at midnight had labels without the time ('2007-11-11'), another chunk
+    with it; a nullable Int64 chunk was cast to float, so its labels read '5.0', not '5'."""
+    raw = penguins_raw()
+    reference, current = raw.iloc[:240].reset_index(drop=True), raw.iloc[240:].copy()
+    current["Sample Number"] = current["Sample Number"].astype(object)
+    current.loc[current.index[0], "Sample Number"] = "unknown"  # text: tested as labels
+    current["eggs"] = current["eggs"].astype(object)
+    current.loc[current.index[1], "eggs"] = "seven"
+    columns = list(reference.columns)
+    path = tmp_path / "train.parquet"
+    reference.to_parquet(path, row_group_size=23)
+    full = data_drift(ParquetColumns(path), current, columns, **SETTINGS)
+    summary = summarised(
+        ParquetColumns(path), current, columns, rows=50, random_state=0, chunk_rows=37
+    )
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    for name in columns:
+        exact, approximate = full[name].model_dump(), sampled[name].model_dump()
+        assert {key: approximate[key] for key in EXACT} == {key: exact[key] for key in EXACT}
+        if exact["test"] == "chisquare":
+            assert approximate["statistic"] == pytest.approx(exact["statistic"], rel=1e-12)
+    assert full["Date Egg"].type == "categorical" and full["eggs"].type == "categorical"
+    # independently: chi-square over the whole column's levels, each date in full
+    dates = reference["Date Egg"].map(str).value_counts()
+    table = pd.concat([dates, current["Date Egg"].map(str).value_counts()], axis=1).fillna(0)
+    expected = chi2_contingency(table.to_numpy().T, correction=False)
+    assert sampled["Date Egg"].statistic == pytest.approx(expected.statistic, rel=1e-12)
+    known = set(reference["eggs"].dropna().map(str))
+    present = current["eggs"].dropna().map(str)
+    assert sampled["eggs"].out_of_range_current == (~present.isin(known)).mean()
+    for chunk in read_parquet_chunks(path, 37):
+        assert dict(chunk.dtypes) == dict(pd.read_parquet(path).dtypes)
+
+
 def test_chunking_does_not_change_the_summary(tmp_path) -> None:
     """The sample's positions depend on the row count and the seed, not on the chunks."""
     reference = training_split(12_000)
@@ -275,3 +328,80 @@ def test_drift_stage_summarises_a_long_reference(tmp_path) -> None:
     # a moved; color has a level ("purple") the reference never had
     assert whole["n_reference"] == 15_000
     assert whole["dataset"]["drifted_columns"] == ["a", "color"]
+
+
+@pytest.mark.process
+def test_damaged_parquet_is_named_not_a_traceback(tmp_path) -> None:
+    """ISLP's Bikeshare as Parquet, then damaged as a failed copy leaves it: cut short (no
+    footer), bytes overwritten in a data page (footer intact: the error comes mid-pass), or a
+    folder of parts (Dask's output) where a file is expected. Every reader the drift and
+    current stages use, and the drift stage itself, answer one line naming the file."""
+    table = pd.read_csv(installed_file("islp", "ISLP/data/Bikeshare.csv"))
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), good, row_group_size=1000)
+    data = good.read_bytes()
+    cut, page, folder = (tmp_path / f"{name}.parquet" for name in ("cut", "page", "folder"))
+    cut.write_bytes(data[:5000])
+    page.write_bytes(data[:4] + b"\x07" * 3000 + data[3004:])
+    folder.mkdir()
+    (folder / "part.0.parquet").write_bytes(data)
+    current = table.sample(300, random_state=0)
+    readers = {
+        "read_table": read_table,
+        "parquet_num_rows": parquet_num_rows,
+        "column": lambda path: ParquetColumns(path)["temp"],
+        "chunks": lambda path: list(read_parquet_chunks(path, 700)),
+        "summarised": lambda path: summarised(
+            ParquetColumns(path), current, ["temp"], rows=100, random_state=0, chunk_rows=700
+        ),
+        "take": lambda path: ParquetRows(path).take(np.arange(10)),
+    }
+    for name, read in readers.items():
+        with pytest.raises(
+            UserError, match=r"cut.parquet: cannot read it as Parquet: .*Parquet magic"
+        ):
+            read(cut)
+        with pytest.raises(UserError, match=r"folder.parquet: a folder, not a file"):
+            read(folder)
+        if name not in ("parquet_num_rows",):  # the footer alone is intact
+            with pytest.raises(UserError, match=r"page.parquet: cannot read it as Parquet: \w"):
+                read(page)
+    table.drop(columns="bikers").iloc[:50].to_csv(tmp_path / "current.csv", index=False)
+    (tmp_path / "stats.json").write_text("{}")
+    edit_params(tmp_path / "params.yaml", {"prepare.target": "bikers"}, start_from=PARAMS)
+    command = [sys.executable, str(ROOT / "stages/drift.py"), "--train=page.parquet"]
+    command += ["--stats=stats.json", "--current=current.csv", "--champion=none.skops"]
+    command += ["--model-card=none.json", "--out-metrics=drift.json", "--out-plot=drift.csv"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: page.parquet: cannot read it as Parquet: Couldn't deserialize thrift: "
+        "No more data to read."
+    ]
+
+
+def test_plot_of_a_mostly_missing_column_uses_every_kept_value(tmp_path) -> None:
+    """ISLP's Bikeshare twice (17,290 rows, 3 row groups), two counts and two weather labels
+    left, on rows a 10,000-row sample (seed 0) does not draw: the column is tested on both
+    kept values, and its plot is drawn from them as the whole reference's is. It was drawn
+    from the empty sample: numbers raised IndexError after drift.json was written."""
+    bikes = pd.read_csv(installed_file("islp", "ISLP/data/Bikeshare.csv"))
+    reference = pd.concat([bikes, bikes], ignore_index=True)[["casual", "weathersit", "temp"]]
+    undrawn = np.setdiff1d(np.arange(len(reference)), sample_positions(len(reference), 10_000, 0))
+    kept = reference.index.isin(undrawn[[100, 5000]])
+    for name in ("casual", "weathersit"):
+        reference[name] = reference[name].where(kept)
+    current = bikes.sample(300, random_state=0)[["casual", "weathersit", "temp"]]
+    current = current.assign(casual=current["casual"] + 500, weathersit="snow")
+    columns = list(reference.columns)
+    parquet = write_groups(reference, tmp_path / "train.parquet", row_group_size=6000)
+    summary = summarised(parquet, current, columns, rows=10_000, random_state=0)
+    assert len(summary["casual"].sample) == len(summary["weathersit"].sample) == 0
+    sampled = data_drift(summary, current, columns, **SETTINGS)
+    full = data_drift(reference, current, columns, **SETTINGS)
+    assert sampled["casual"].drift and sampled["weathersit"].drift
+    assert sampled["casual"] == full["casual"] and sampled["weathersit"] == full["weathersit"]
+    plots = [distribution_table(ref, current, full, n_bins=5) for ref in (summary, reference)]
+    pd.testing.assert_frame_equal(*(plot.query("column != 'temp'") for plot in plots))
+    reference_side = plots[0].query("column == 'casual' and side == 'reference'")
+    assert reference_side["share"].sum() == 1.0

@@ -34,6 +34,7 @@ from regpipe.drift.statistics import (
     is_numeric,
     jensenshannon,
     ks_counts,
+    labels,
     result_fields,
     run_test,
     wasserstein,
@@ -122,7 +123,7 @@ class SampledColumn:
                 self._count_levels(finite, n_levels, MAX_NUMERIC_LEVELS)
         else:
             self._pieces.append(values.iloc[sampled])
-            finite = values.dropna().astype(str).to_numpy()
+            finite = labels(values)
             if self.level_counts is not None:
                 self._count_levels(finite, None, MAX_LABELS)
         self.n_values += len(finite)
@@ -153,6 +154,11 @@ class SampledColumn:
                 self.values.sort()
         self._pieces, self._kept = [], []
         return self
+
+    def distribution(self) -> np.ndarray:
+        """The values that stand for the column's distribution: every one when it kept them
+        (a mostly missing column, whose sample may hold none), else the sample."""
+        return self.sample if self.values is None else self.values
 
     def std(self) -> float:
         """Standard deviation (ddof 0, as ``np.std``) of the finite values."""

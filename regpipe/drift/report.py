@@ -43,8 +43,8 @@ def distribution_table(
             continue
         numeric = result.type == "numeric"
         column = reference[name]
-        # a summarised reference's shares are its sample's
-        ref = column.sample if isinstance(column, SampledColumn) else clean(column, numeric)
+        # a summarised reference's shares are its sample's, or its every value when kept
+        ref = column.distribution() if isinstance(column, SampledColumn) else clean(column, numeric)
         cur = clean(current[name], numeric)
         labels, ref_share, cur_share = binned(ref, cur, numeric, n_bins)
         if numeric:

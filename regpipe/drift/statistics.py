@@ -32,7 +32,18 @@ def clean(series: pd.Series, numeric: bool) -> np.ndarray:
         values = values[np.isfinite(values)]
         values.sort()
         return values
-    return series.dropna().astype(str).to_numpy()
+    return labels(series)
+
+
+def labels(series: pd.Series) -> np.ndarray:
+    """The present values of a column tested as levels, as text. Dates and durations are
+    written each in full: pandas' ``astype(str)`` leaves out the time of day when every value
+    of the Series is at midnight, so a chunk of a column would get other labels than the whole.
+    """
+    present = series.dropna()
+    if present.dtype.kind in "mM":
+        present = present.astype(object)  # Timestamps and Timedeltas: str() of each, in full
+    return present.astype(str).to_numpy()
 
 
 def _sorted_levels(values: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from regpipe.drift.statistics import (
     clean,
     default_test,
     is_integer_coded,
+    labels,
     n_distinct,
     psi,
     run_test,
@@ -46,8 +47,8 @@ def quality(
 
     Outside means below the training minimum or above its maximum (from the training
     statistics when they have them), +-inf, or a category the reference never had (of a
-    summarised reference: its counted levels, else its sample's). A numeric column with no
-    present value in the reference has no range: its share is None, not 0 or 1.
+    summarised reference: its counted levels, else every value it kept, else its sample's).
+    A numeric column with no present value in the reference has no range: its share is None.
     """
     present = current.dropna()
     sampled = isinstance(reference, SampledColumn)
@@ -63,10 +64,10 @@ def quality(
         outside = int(np.count_nonzero((values < low) | (values > high))) if low <= high else None
     else:
         if not sampled:
-            known = set(reference.dropna().astype(str).unique())
+            known = set(labels(reference))
         else:
-            known = set(reference.level_counts or reference.sample.tolist())
-        outside = int((~present.astype(str).isin(known)).sum())
+            known = set(reference.level_counts or reference.distribution().tolist())
+        outside = int((~pd.Series(labels(present)).isin(known)).sum())
     if sampled:
         missing = reference.n_missing / reference.n_rows if reference.n_rows else None
     else:
@@ -86,7 +87,7 @@ def untestable(
     """Why a column cannot be tested (or None), with the values the test would see (of a
     summarised reference: every value when it kept them, else its sample's)."""
     if isinstance(reference, SampledColumn):
-        ref = reference.sample if reference.values is None else reference.values
+        ref = reference.distribution()
         n_ref = reference.n_values  # the sample may miss the few values a column has
     else:
         ref = clean(reference, numeric)
