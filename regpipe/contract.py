@@ -104,44 +104,53 @@ def infer_contract(
         raise ContractError(f"no target column {target!r} (prepare.target) to infer a contract")
     columns = {}
     for name in frame.columns:
-        values = frame[name]
-        if _is_text(values):
-            numbers = pd.to_numeric(normalise_numeric_text(values), errors="coerce")
-            if numbers.notna().sum() >= NUMERIC_SHARE * values.notna().sum() or name == target:
-                values = numbers
-        if _is_text(values):
-            levels = sorted(normalise_category(values).dropna().unique())
-            if len(levels) > max_levels:
-                raise ContractError(
-                    f"column {name!r}: text with {len(levels)} distinct values is neither numeric "
-                    f"nor categorical (at most {max_levels} levels, prepare.max_levels); list it "
-                    "in prepare.drop_columns or raise prepare.max_levels"
-                )
-            columns[name] = {"type": "categorical", "levels": levels}
-        else:
-            # masks, not copies: the column may be 1e8 rows
-            numbers = values.astype(float).to_numpy()
-            finite = np.isfinite(numbers)
-            huge = np.flatnonzero(finite & ((numbers > MAX_ABS) | (numbers < -MAX_ABS)))
-            if len(huge):
-                raise ContractError(
-                    f"column {name!r}: value {numbers[huge[0]]:.3g} at row "
-                    f"{values.index[huge[0]]} is beyond ±{MAX_ABS:g}, the limit: its square "
-                    "overflows the least-squares solve; rescale the column in the data or list "
-                    "it in prepare.drop_columns"
-                )
-            low, high = 0.0, 0.0
-            if finite.any():
-                low = float(numbers.min(where=finite, initial=np.inf))
-                high = float(numbers.max(where=finite, initial=-np.inf))
-            margin = RANGE_MARGIN * (high - low)
-            columns[name] = {
-                "type": "numeric",
-                "min": float(f"{low - margin:.6g}"),
-                "max": float(f"{high + margin:.6g}"),
-            }
+        columns[name] = _column_contract(frame[name], target=target, max_levels=max_levels)
         columns[name]["max_missing"] = 0.0 if name == target else max_missing
     return {"target": target, "columns": columns}
+
+
+def _column_contract(values: pd.Series, *, target: str, max_levels: int) -> dict:
+    """One column's type and range or levels: a function of its own so that a column is
+    freed before the next one is read (a column may be 1e8 rows)."""
+    name = values.name
+    if _is_text(values):
+        numbers = pd.to_numeric(normalise_numeric_text(values), errors="coerce")
+        if numbers.notna().sum() >= NUMERIC_SHARE * values.notna().sum() or name == target:
+            values = numbers
+    if _is_text(values):
+        levels = sorted(normalise_category(values).dropna().unique())
+        if len(levels) > max_levels:
+            raise ContractError(
+                f"column {name!r}: text with {len(levels)} distinct values is neither numeric "
+                f"nor categorical (at most {max_levels} levels, prepare.max_levels); list it "
+                "in prepare.drop_columns or raise prepare.max_levels"
+            )
+        return {"type": "categorical", "levels": levels}
+    # masks, not copies, and one at a time
+    numbers = values.astype(float).to_numpy()
+    finite = np.isfinite(numbers)
+    outside = numbers > MAX_ABS
+    outside |= numbers < -MAX_ABS
+    outside &= finite
+    huge = np.flatnonzero(outside)
+    del outside
+    if len(huge):
+        raise ContractError(
+            f"column {name!r}: value {numbers[huge[0]]:.3g} at row "
+            f"{values.index[huge[0]]} is beyond ±{MAX_ABS:g}, the limit: its square "
+            "overflows the least-squares solve; rescale the column in the data or list "
+            "it in prepare.drop_columns"
+        )
+    low, high = 0.0, 0.0
+    if finite.any():
+        low = float(numbers.min(where=finite, initial=np.inf))
+        high = float(numbers.max(where=finite, initial=-np.inf))
+    margin = RANGE_MARGIN * (high - low)
+    return {
+        "type": "numeric",
+        "min": float(f"{low - margin:.6g}"),
+        "max": float(f"{high + margin:.6g}"),
+    }
 
 
 def identifier_columns(frame: pd.DataFrame, *, target: str) -> dict[str, str]:
@@ -154,17 +163,25 @@ def identifier_columns(frame: pd.DataFrame, *, target: str) -> dict[str, str]:
     """
     found = {}
     for name in frame.columns:
-        values = frame[name]
-        if name == target or len(values) < 3 or values.isna().any():
-            continue
-        if _is_text(values):
-            if values.head(1000).is_unique and values.is_unique:
-                found[name] = f"text with a distinct value in each of the {len(values)} rows"
-        elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            low, high = int(values.min()), int(values.max())
-            if high - low + 1 == len(values) and values.is_unique:
-                found[name] = f"a row counter: each integer {low}..{high} once"
+        if name != target:  # the column read only here: freed before the next one is read
+            reason = _identifier_reason(frame[name])
+            if reason:
+                found[name] = reason
     return found
+
+
+def _identifier_reason(values: pd.Series) -> str | None:
+    """Why the column names rows (``identifier_columns``), or None."""
+    if len(values) < 3 or values.isna().any():
+        return None
+    if _is_text(values):
+        if values.head(1000).is_unique and values.is_unique:
+            return f"text with a distinct value in each of the {len(values)} rows"
+    elif pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low + 1 == len(values) and values.is_unique:
+            return f"a row counter: each integer {low}..{high} once"
+    return None
 
 
 def leave_out_columns(
@@ -253,18 +270,32 @@ def repeated_rows(frame: pd.DataFrame) -> pd.Series:
     Rows are hashed to one integer each; only rows whose hash repeats are compared in full,
     so a hash collision can never drop a row.
     """
-    candidates = _repeated_hashes(pd.util.hash_pandas_object(frame, index=False).to_numpy())
+    hashes = _row_hashes(frame)
+    candidates = _among(hashes, _repeated_values(np.sort(hashes)))
     repeated = pd.Series(False, index=frame.index)
     repeated[candidates] = frame[candidates].duplicated()
     return repeated
 
 
-def _repeated_hashes(hashes: np.ndarray) -> np.ndarray:
-    """True where a row's hash is another row's too: by sorting, 8 bytes a row at most."""
-    ordered = np.sort(hashes)
-    repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    return np.isin(hashes, repeats)
+def _row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
+def _repeated_values(ordered: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """The values found more than once in the sorted array ``ordered``, sorted: neighbours
+    compared ``block`` at a time, so nothing the size of the array is made."""
+    found = [np.empty(0, dtype=ordered.dtype)]
+    for start in range(0, len(ordered) - 1, block):
+        stop = min(start + block, len(ordered) - 1)
+        here = ordered[start:stop]
+        found.append(np.unique(here[here == ordered[start + 1 : stop + 1]]))
+    return np.unique(np.concatenate(found))
+
+
+def _among(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """True where a value is in the sorted array ``ordered``."""
+    places = np.minimum(np.searchsorted(ordered, values), max(len(ordered) - 1, 0))
+    return ordered[places] == values if len(ordered) else np.zeros(len(values), dtype=bool)
 
 
 def coerce(frame: pd.DataFrame, contract: dict) -> tuple[pd.DataFrame, list, dict[str, int]]:
@@ -309,7 +340,8 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
     the report has ever had): cells that are not numbers per column, then repeated rows (for
     each column, the repeated rows where it is not missing: pandera unstacks the failing
     rows), then absent columns, then each column's checks in turn. Memory: a chunk, 8 bytes a
-    row of row hashes, and the rows whose hash repeats (compared in full). Each pass over the
+    row of row hashes (sorted in place, then dropped), and the rows whose hash repeats
+    (compared in full). Each pass over the
     chunks is counted in ``log`` (a bar if it is long).
     """
     from regpipe.progress import PassLog
@@ -330,9 +362,7 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
             normalised[name] += count
         for name, count in checked.isna().sum().items():
             missing[name] += int(count)
-        hashes[start : start + len(checked)] = pd.util.hash_pandas_object(
-            checked, index=False
-        ).to_numpy()
+        hashes[start : start + len(checked)] = _row_hashes(checked)
         start += len(checked)
         cases.append(_validate(feature_checks, checked))
     n_rows = len(table)
@@ -345,16 +375,19 @@ def check_table(table: "Table", contract: dict, *, log: "PassLog | None" = None)
         for name in present
         if name != contract["target"] and not missing_ok[name] and missing[name]
     ]
-    candidates = _repeated_hashes(hashes)
+    hashes.sort()  # in place: the row hashes are the only thing held per row
+    repeats = _repeated_values(hashes)
     del hashes
     repeated = pd.DataFrame(columns=present)
-    if over or candidates.any():  # a second pass, only for data with repeats or gaps
+    if over or len(repeats):  # a second pass, only for data with repeats or gaps
         missing_checks = _schema(contract, over, {"missing"}, missing_ok)
-        gathered, start = [], 0
+        gathered = []
         for chunk in log.track(table.chunks(present), table.n_chunks, "gathering repeated rows"):
             checked = coerce(chunk, contract)[0]
-            gathered.append(checked[candidates[start : start + len(checked)]])
-            start += len(checked)
+            selected = np.zeros(len(checked), dtype=bool)
+            if len(repeats):  # the chunk's hashes again: no mask over the table is kept
+                selected = _among(_row_hashes(checked), repeats)
+            gathered.append(checked[selected])
             if over:
                 cases.append(_validate(missing_checks, checked[over]))
         candidates_frame = pd.concat(gathered)
@@ -500,7 +533,9 @@ def _failing_rows(violations: pd.DataFrame, check: str) -> dict[str, list]:
 def imputation_value(column: pd.Series, spec: dict) -> object:
     """What replaces a missing value of a feature: the training median, or most frequent level."""
     if spec["type"] == "numeric":
-        return float(column.median()) if column.notna().any() else 0.0
+        values = column.to_numpy(dtype=float)
+        present = values[~np.isnan(values)]  # the one copy: the median partitions it in place
+        return float(np.median(present, overwrite_input=True)) if len(present) else 0.0
     modes = column.mode()
     return modes.iloc[0] if len(modes) else spec["levels"][0]
 
@@ -711,7 +746,9 @@ def training_statistics(
             "count": int(values.count()),
             "missing": int(values.isna().sum()),
             "mean": float(values.mean()),
-            "std": float(values.std()),
+            # without missing values pandas' skipna=False gives the same float without
+            # copying the column first (one copy of it at a time, not two)
+            "std": float(values.std(skipna=bool(values.isna().any()))),
             "min": low,
             "max": high,
             **{f"q{round(q * 100):02d}": float(quantiles[q]) for q in QUANTILES},

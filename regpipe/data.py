@@ -196,31 +196,45 @@ def load_csv_source(path: str | Path, *, target: str) -> pd.DataFrame:
     return frame.set_axis(header, axis="columns")
 
 
-def split_indices(
+def split_permutation(
     n_rows: int, *, test_size: float, random_state: int, min_test_rows: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's shuffled train/test split of ``n_rows`` rows: the positions of the
-    training rows and of the test rows, each in the order
+) -> tuple[np.ndarray, int]:
+    """scikit-learn's shuffled train/test split of ``n_rows`` rows as one permutation of the
+    row positions and the number of test rows: its first ``n_test`` entries are the test rows
+    and the rest the training rows, each in the order
     ``sklearn.model_selection.train_test_split(np.arange(n_rows), ...)`` gives them.
 
-    That is one permutation from ``RandomState(random_state)``, its first
-    ``ceil(test_size * n_rows)`` positions the test rows (scikit-learn's ``ShuffleSplit``),
-    computed here with NumPy alone: importing ``sklearn.model_selection`` cost prepare ~2 s of
-    CPU on Diabetes. Tests compare it with scikit-learn's over many sizes and seeds.
-    A test split under ``min_test_rows`` is refused: the gate's verdict would rest on a few rows.
+    That is ``RandomState(random_state).permutation(n_rows)`` (scikit-learn's ``ShuffleSplit``)
+    computed with NumPy alone: importing ``sklearn.model_selection`` cost prepare ~2 s of CPU
+    on Diabetes. The permutation is shuffled as int32 up to 2**31 rows (4 bytes a row, not
+    NumPy's 8): the shuffle's swaps do not depend on the type, so it is the same permutation.
+    Tests compare it with scikit-learn's over many sizes and seeds. A test split under
+    ``min_test_rows`` is refused: the gate's verdict would rest on a few rows.
     """
     if round(n_rows * test_size) < 1 or round(n_rows * (1 - test_size)) < 2:
         raise UserError(f"prepare.test_size={test_size} leaves an empty part with {n_rows} rows")
     n_test = math.ceil(test_size * n_rows)
-    permutation = np.random.RandomState(random_state).permutation(n_rows)
-    test, train = permutation[:n_test], permutation[n_test:]
-    if len(test) < min_test_rows:
+    if n_test < min_test_rows:
         raise UserError(
             f"prepare.test_size={test_size} of {n_rows} rows gives a test split of "
-            f"{len(test)} rows, fewer than prepare.min_test_rows={min_test_rows}; raise "
+            f"{n_test} rows, fewer than prepare.min_test_rows={min_test_rows}; raise "
             "prepare.test_size or lower prepare.min_test_rows"
         )
-    return train, test
+    permutation = np.arange(n_rows, dtype=np.int32 if n_rows <= 2**31 else np.int64)
+    np.random.RandomState(random_state).shuffle(permutation)
+    return permutation, n_test
+
+
+def split_indices(
+    n_rows: int, *, test_size: float, random_state: int, min_test_rows: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of the training rows and of the test rows (``split_permutation``'s two
+    parts), as int64 arrays like scikit-learn's."""
+    permutation, n_test = split_permutation(
+        n_rows, test_size=test_size, random_state=random_state, min_test_rows=min_test_rows
+    )
+    permutation = permutation.astype(np.int64, copy=False)
+    return permutation[n_test:], permutation[:n_test]
 
 
 def split_train_test(

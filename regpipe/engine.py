@@ -29,6 +29,7 @@ from regpipe.progress import PassLog
 from regpipe.search import ChunkFunction, Rows, center
 
 CONNECT_TIMEOUT = "10s"
+PRE_SPAWN_ENVIRON = "distributed.nanny.pre-spawn-environ"  # set in a worker before Python starts
 
 
 @contextmanager
@@ -41,12 +42,20 @@ def open_engine(engine: Engine) -> Iterator[object | None]:
     if engine.name == "local":
         yield None
         return
+    import dask
     from distributed import Client, LocalCluster
 
     # The cluster's own chatter (worker start and stop) is not the stage's output.
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if engine.scheduler_address is None:
         with (
+            # Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536, which also
+            # turns off glibc's adaptive mmap threshold: every array over 128 KiB is then a
+            # fresh mmap whose pages fault in again, and the bootstrap pass (thousands of
+            # 2-8 MB draws per partition) spends as long in the kernel as in numpy: 2.3x its
+            # CPU (bench/README.md, "Evaluate on Dask at 1e8"). glibc's defaults keep the
+            # freed memory for the next draw; a task holds a few hundred MB at most.
+            dask.config.set({f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}),
             LocalCluster(
                 n_workers=engine.n_workers, dashboard_address=None, host="127.0.0.1"
             ) as cluster,
@@ -137,13 +146,22 @@ class DaskRows(Rows):
         ]
 
     def reduce(self, function: ChunkFunction, what: str) -> np.ndarray:
-        """One pass on the cluster: ``function`` of each partition, summed in partition order."""
-        total = None
+        """One pass on the cluster: ``function`` of each partition, summed in partition order.
+
+        The scheduler runs the partitions in an order of its own, so the progress counts them
+        as they finish; each result waits here until those before it are summed."""
+        from distributed import as_completed
+
         futures = self.client.compute(self._on_partitions(_apply, function, self.offsets))
-        for future in self.log.track(futures, len(futures), what):
-            part = future.result()
-            total = part if total is None else total + part
+        position = {future.key: i for i, future in enumerate(futures)}
+        total, waiting, summed = None, {}, 0
+        for future in self.log.track(as_completed(futures), len(futures), what):
+            waiting[position[future.key]] = future.result()
             future.release()
+            while summed in waiting:
+                part = waiting.pop(summed)
+                total = part if total is None else total + part
+                summed += 1
         return total
 
     def first_centre(self) -> tuple[np.ndarray, float]:

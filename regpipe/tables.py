@@ -1,12 +1,13 @@
 """Tables past memory: rows read a chunk at a time, and a shuffled split written out of core.
 
 prepare works on any number of rows with memory bounded by a few chunks plus a few bytes per
-row (row hashes, the split's positions): a ``Table`` gives the rows of a Parquet file (or of a
-frame, the same code on one or more chunks) ``chunk_rows`` at a time, each chunk indexed by
-its rows' positions in the whole table, and a whole column when an exact statistic needs one
-(Parquet reads one column without the others). ``ShuffledSplit`` writes the rows in the order
-of a permutation without holding them: rows go to bucket files by their destination (one
-bucket per output chunk), then each bucket is put in order and appended to the output.
+row (row hashes, the split's permutation, one column): a ``Table`` gives the rows of a Parquet
+file (or of a frame, the same code on one or more chunks) ``chunk_rows`` at a time, each chunk
+indexed by its rows' positions in the whole table, and a whole column when an exact statistic
+needs one (Parquet reads one column without the others). ``ShuffledSplit`` writes the rows
+in the order of a permutation without holding them: rows go to bucket files by their
+destination (one bucket per output chunk, a byte a row to say which), then each bucket is put
+in order (its order kept on disk) and appended to the output.
 """
 
 import os
@@ -21,8 +22,6 @@ import pandas as pd
 from regpipe.errors import UserError
 from regpipe.io import read_parquet_chunks, write_table_chunks
 from regpipe.progress import PassLog
-
-POSITION = "__position"  # the column carrying a row's place in its output, in the bucket files
 
 
 class Table:
@@ -63,11 +62,29 @@ class Table:
     def __getitem__(self, name: str) -> pd.Series:
         if isinstance(self.source, pd.DataFrame):
             return self.source[name]
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        # Arrow's buffers released as pandas takes them: one copy of the column at the peak
+        kind = pq.read_schema(self.source).field(name).type
+        numbers = pa.types.is_floating(kind) or pa.types.is_integer(kind)
+        if self._n_rows and (numbers or pa.types.is_boolean(kind)):
+            return self._numbers(name)
+        # Arrow's buffers released as pandas takes them
         column = pq.read_table(self.source, columns=[name])
         return column.to_pandas(split_blocks=True, self_destruct=True)[name]
+
+    def _numbers(self, name: str) -> pd.Series:
+        """A column of numbers or booleans read a chunk at a time into one array, with the
+        dtype pandas gives the whole column: that array is the one copy in memory (the
+        whole column read at once held about four, Arrow's and pandas', at its peak)."""
+        values, start = None, 0
+        for chunk in read_parquet_chunks(self.source, self.chunk_rows, [name]):
+            piece = chunk[name].to_numpy()
+            if values is None:
+                values = np.empty(self._n_rows, dtype=piece.dtype)
+            values[start : start + len(piece)] = piece
+            start += len(piece)
+        return pd.Series(values, name=name, copy=False)
 
     def chunks(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """The rows, ``chunk_rows`` at a time (at least one chunk, perhaps empty), with the
@@ -92,11 +109,14 @@ class ShuffledSplit:
     """Rows written to ``parts`` in the order of each part's positions, out of core.
 
     ``parts`` maps a part's name to the source positions of its rows, in output order
-    (``train`` -> sklearn's train indices, ...). Rows are given in source order by ``add``;
-    each lands in the bucket file (Arrow IPC, in a temporary folder beside the outputs) of its
-    output chunk. ``column`` then gives one column of a part in output order, and ``write``
-    puts each bucket in order and appends it to the part's file. Nothing reaches the output
-    paths until ``commit``; the temporary folder is removed on leaving, whatever happened.
+    (``train`` -> sklearn's train indices, ...). Each part's output chunks are its buckets.
+    The constructor keeps only each row's bucket number (one byte a row up to 256 buckets)
+    and writes each bucket's order to a file; the positions may be dropped once it returns.
+    Rows are then given in source order by ``add``; each lands in its bucket's file (Arrow
+    IPC, in a temporary folder beside the outputs), where a bucket's rows stay in source
+    order. ``column`` then gives one column of a part in output order, and ``write`` puts
+    each bucket in order and appends it to the part's file. Nothing reaches the output paths
+    until ``commit``; the temporary folder is removed on leaving, whatever happened.
     """
 
     def __init__(
@@ -104,16 +124,22 @@ class ShuffledSplit:
     ) -> None:
         self.bucket_rows = bucket_rows
         self.parts = list(parts)
-        # where each source row goes: its part, and its position in that part
-        self.part_of = np.empty(n_rows, dtype=np.int8)
-        self.position = np.empty(n_rows, dtype=np.int64)
-        self.sizes = {}
-        for number, (name, rows) in enumerate(parts.items()):
-            self.part_of[rows] = number
-            self.position[rows] = np.arange(len(rows))
-            self.sizes[name] = len(rows)
+        self.sizes = {name: len(rows) for name, rows in parts.items()}
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = Path(tempfile.mkdtemp(dir=folder, prefix=".prepare-split-"))
+        # every (part, bucket), numbered across the parts; each source row's number
+        self.buckets = [
+            (number, bucket)
+            for number, name in enumerate(self.parts)
+            for bucket in range(self.n_buckets(name))
+        ]
+        self.bucket_of = np.empty(n_rows, dtype=np.min_scalar_type(len(self.buckets)))
+        for index, (number, bucket) in enumerate(self.buckets):
+            rows = parts[self.parts[number]][bucket * bucket_rows : (bucket + 1) * bucket_rows]
+            self.bucket_of[rows] = index
+            # the bucket's rows arrive in source order: the place of each in the output
+            np.save(self._places(number, bucket), np.argsort(rows).astype(rows.dtype))
+        self.next_row = 0
         self.writers: dict[tuple[int, int], object] = {}
         self.schema = None
         self.done: dict[str, Path] = {}
@@ -126,29 +152,34 @@ class ShuffledSplit:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def close(self) -> None:
+        """The bucket files closed: every row has been added."""
         for writer in self.writers.values():
             writer.close()
         self.writers.clear()
+        self.bucket_of = None  # no row is added any more: its byte a row goes
 
     def _bucket(self, part: int, bucket: int) -> Path:
         return self.folder / f"{self.parts[part]}-{bucket:06d}.arrow"
 
+    def _places(self, part: int, bucket: int) -> Path:
+        return self.folder / f"{self.parts[part]}-{bucket:06d}.places.npy"
+
     def add(self, chunk: pd.DataFrame, first: int) -> None:
-        """Rows at source positions ``first``, ``first + 1``, ... (their order in the source)."""
+        """Rows at source positions ``first``, ``first + 1``, ... (their order in the source:
+        each call continues where the last one stopped)."""
         import pyarrow as pa
 
-        rows = np.arange(first, first + len(chunk))
-        keys = self.part_of[rows].astype(np.int64) * (2**40) + (
-            self.position[rows] // self.bucket_rows
-        )
-        order = np.argsort(keys, kind="stable")
-        keys, frame = keys[order], chunk.iloc[order].reset_index(drop=True)
-        positions = self.position[rows][order] % self.bucket_rows
-        bounds = np.flatnonzero(np.diff(keys)) + 1
-        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
+        if first != self.next_row:
+            raise ValueError(f"rows added from {first}, expected {self.next_row}: source order")
+        self.next_row += len(chunk)
+        buckets = self.bucket_of[first : first + len(chunk)]
+        order = np.argsort(buckets, kind="stable")  # source order kept inside each bucket
+        buckets, frame = buckets[order], chunk.iloc[order].reset_index(drop=True)
+        bounds = np.flatnonzero(np.diff(buckets)) + 1
+        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(buckets)], strict=True):
             if start == stop:
                 continue
-            piece = frame.iloc[start:stop].assign(**{POSITION: positions[start:stop]})
+            piece = frame.iloc[start:stop]
             if self.schema is None:  # a text column empty in this piece is still text
                 schema = pa.Schema.from_pandas(piece, preserve_index=False)
                 self.schema = pa.schema(
@@ -158,7 +189,7 @@ class ShuffledSplit:
                     ]
                 )
             batch = pa.RecordBatch.from_pandas(piece, schema=self.schema, preserve_index=False)
-            key = (int(keys[start] // 2**40), int(keys[start] % 2**40))
+            key = self.buckets[int(buckets[start])]
             if key not in self.writers:
                 self.writers[key] = pa.ipc.new_file(self._bucket(*key), self.schema)
             self.writers[key].write_batch(batch)
@@ -171,23 +202,31 @@ class ShuffledSplit:
         self.close()
         number = self.parts.index(part)
         for bucket in range(self.n_buckets(part)):
-            path = self._bucket(number, bucket)
+            path, places = self._bucket(number, bucket), self._places(number, bucket)
             with pa.memory_map(str(path)) as source:
                 table = pa.ipc.open_file(source).read_all()
             order = np.empty(table.num_rows, dtype=np.int64)
-            order[table.column(POSITION).to_numpy()] = np.arange(table.num_rows)
+            order[np.load(places)] = np.arange(table.num_rows)
             yield table, order
             if last:  # written out: its disk space back before the next bucket's
                 del table
                 path.unlink()
+                places.unlink()
 
     def column(self, part: str, name: str) -> pd.Series:
-        """One column of ``part``, every row in output order (one column in memory)."""
-        values = [_to_numpy(table.column(name))[order] for table, order in self._buckets(part)]
-        dtype = self.schema.field(name).type if self.schema is not None else None
-        if not values:
+        """One column of ``part``, every row in output order: the column is the one copy
+        in memory (each bucket's values put in place, no list of pieces to join)."""
+        values, start = None, 0
+        for table, order in self._buckets(part):
+            bucket = _to_numpy(table.column(name))
+            if values is None:
+                values = np.empty(self.sizes[part], dtype=bucket.dtype)
+            np.take(bucket, order, out=values[start : start + len(order)])
+            start += len(order)
+        if values is None:
+            dtype = self.schema.field(name).type if self.schema is not None else None
             return pd.Series([], dtype=object if dtype is None else _pandas_dtype(dtype))
-        return pd.Series(np.concatenate(values), name=name)
+        return pd.Series(values, name=name, copy=False)
 
     def n_buckets(self, part: str) -> int:
         return -(-self.sizes[part] // self.bucket_rows)
@@ -209,7 +248,7 @@ class ShuffledSplit:
         def frames() -> Iterator[pd.DataFrame]:
             start = 0
             for table, order in buckets:
-                frame = table.drop_columns([POSITION]).take(order)
+                frame = table.take(order)
                 frame = pd.DataFrame(
                     {field: _to_numpy(frame.column(field)) for field in frame.column_names},
                     index=pd.RangeIndex(start, start + len(order)),

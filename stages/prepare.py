@@ -26,7 +26,7 @@ from regpipe.contract import (
     training_statistics,
     write_contract,
 )
-from regpipe.data import split_indices
+from regpipe.data import split_permutation
 from regpipe.io import describe_table, write_json
 from regpipe.params import load_params
 from regpipe.progress import SHOW_AFTER_S, PassLog
@@ -82,17 +82,17 @@ def main() -> None:
         raise
     report["columns_left_out"] = left_out
     n_rows = report["n_rows_out"]
-    train_rows, test_rows = split_indices(
+    permutation, n_test = split_permutation(
         n_rows,
         test_size=params.test_size,
         random_state=params.random_state,
         min_test_rows=params.min_test_rows,
     )
-    parts = {"train": train_rows, "test": test_rows}
+    parts = {"train": permutation[n_test:], "test": permutation[:n_test]}
     with ShuffledSplit(
         parts, n_rows, bucket_rows=params.chunk_rows, folder=args.out_train.parent
     ) as split:
-        del train_rows, test_rows, parts
+        del permutation, parts  # the split keeps a byte a row: 4 bytes a row go here
         start = 0
         for chunk in fixed_chunks(table, contract, checked, log=log):
             split.add(chunk, start)
@@ -105,6 +105,7 @@ def main() -> None:
             statistics.update(training_statistics(column.to_frame(), contract))
             if name != contract["target"]:
                 fill[name] = imputation_value(column, contract["columns"][name])
+            del column  # the next column is read without this one in memory
         fill = {name: fill[name] for name in feature_names(contract)}
         imputed = {}
         for part, path in (("train", args.out_train), ("test", args.out_test)):

@@ -12,12 +12,14 @@ from regpipe.contract import (
     ContractError,
     enforce_contract,
     feature_names,
+    imputation_value,
     imputation_values,
     impute,
     infer_contract,
     repeated_rows,
     training_statistics,
 )
+from regpipe.contract import _repeated_values as repeated_values
 from regpipe.data import load_csv_source, load_diabetes_frame, synthetic_chunks, synthetic_truth
 from regpipe.errors import UserError
 from regpipe.io import read_table, write_table_chunks
@@ -275,6 +277,33 @@ def test_repeated_rows_match_pandas_duplicated() -> None:
     frame = clean_frame(200).round(0)
     frame = pd.concat([frame, frame.sample(30, random_state=1)], ignore_index=True)
     pd.testing.assert_series_equal(repeated_rows(frame), frame.duplicated())
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 20])
+def test_repeated_values_in_blocks_are_numpys(block: int) -> None:
+    # runs of equal hashes across block boundaries, a run at each end, values with no repeat
+    hashes = np.random.default_rng(2).integers(0, 60, 500).astype(np.uint64)
+    values, counts = np.unique(hashes, return_counts=True)
+    found = repeated_values(np.sort(hashes), block=block)
+    np.testing.assert_array_equal(found, values[counts > 1], strict=True)
+    assert len(repeated_values(np.sort(hashes[:1]), block=block)) == 0
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.1])
+@pytest.mark.parametrize("n_rows", [1, 2, 601, 100_001])
+def test_training_std_and_median_are_pandas_own(missing: float, n_rows: int) -> None:
+    # prepare computes them holding fewer copies of the column: the floats must not move
+    rng = np.random.default_rng(n_rows)
+    for values in (rng.normal(size=n_rows), rng.standard_cauchy(n_rows) * 1e6):
+        values[rng.random(n_rows) < missing] = np.nan
+        column = pd.Series(values, name="x")
+        if column.notna().any():  # exact equality, NaN (one value's std) equal to NaN
+            np.testing.assert_equal(
+                training_statistics(column.to_frame())["x"]["std"], float(column.std())
+            )
+            np.testing.assert_equal(
+                imputation_value(column, {"type": "numeric"}), float(column.median())
+            )
 
 
 def test_too_few_rows_left_after_the_fixes() -> None:

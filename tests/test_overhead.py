@@ -16,7 +16,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from regpipe.data import load_diabetes_frame, split_indices
+from regpipe.data import load_diabetes_frame, split_indices, split_permutation
 from regpipe.errors import UserError
 from regpipe.io import load_safe_model
 from tests.helpers import command_env
@@ -128,6 +128,10 @@ def test_the_split_is_scikit_learns_train_test_split(
     )
     np.testing.assert_array_equal(train, expected_train, strict=True)
     np.testing.assert_array_equal(test, expected_test, strict=True)
+    # prepare's form: the same permutation held in 4 bytes a row, test rows first
+    permutation, n_test = split_permutation(n_rows, test_size=test_size, random_state=random_state)
+    assert permutation.dtype == np.int32 and n_test == len(expected_test)
+    np.testing.assert_array_equal(permutation, np.r_[expected_test, expected_train])
 
 
 @pytest.mark.process

@@ -215,3 +215,37 @@ def pq_row_groups(path: Path) -> int:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(path).num_row_groups
+
+
+def test_a_whole_column_is_the_column_pandas_reads(tmp_path: Path) -> None:
+    # numbers and booleans are read a chunk at a time into one array: with the dtype the
+    # whole column has in pandas even where a chunk has no null (integers -> float, bool ->
+    # object), and text as before
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from regpipe.tables import Table
+
+    rng = np.random.default_rng(4)
+    n_rows = 1000
+    gaps = np.isin(np.arange(n_rows), [5, 150])  # in the first chunk only
+    floats = rng.normal(size=n_rows)
+    floats[gaps] = np.nan
+    integers = rng.integers(-5, 5, n_rows)
+    flags = rng.random(n_rows) < 0.5
+    columns = {
+        "floats": pa.array(floats),
+        "float32": pa.array(floats.astype(np.float32)),
+        "integers": pa.array(integers),
+        "int32": pa.array(integers.astype(np.int32)),
+        "integers_with_gaps": pa.array(integers, mask=gaps),
+        "flags": pa.array(flags),
+        "flags_with_gaps": pa.array(flags, mask=gaps),
+        "text": pa.array(rng.choice(["a", "b"], n_rows), mask=gaps),
+    }
+    path = tmp_path / "table.parquet"
+    pq.write_table(pa.table(columns), path, row_group_size=300)
+    expected = pq.read_table(path).to_pandas()
+    table = Table(path, chunk_rows=200)
+    for name in columns:
+        pd.testing.assert_series_equal(table[name], expected[name], check_exact=True)
