@@ -63,9 +63,9 @@ class ParquetRows(ParquetColumns):
                         pieces.append(batch.take(wanted[first:last] - offset))
                         offset += len(batch)
                 start = end
-            schema = file.schema_arrow
+            schema, casts = file.schema_arrow, whole_file_casts(self.path)
         frame = pa.Table.from_batches(pieces, schema=schema).to_pandas()
-        frame = as_whole_file(frame, whole_file_casts(self.path))
+        frame = as_whole_file(frame, casts)
         return frame.iloc[order].reset_index(drop=True)
 
 

@@ -53,7 +53,7 @@ def open_engine(engine: Engine) -> Iterator[object | None]:
             # turns off glibc's adaptive mmap threshold: every array over 128 KiB is then a
             # fresh mmap whose pages fault in again, and the bootstrap pass (thousands of
             # 2-8 MB draws per partition) spends as long in the kernel as in numpy: 2.3x its
-            # CPU (bench/README.md, "Evaluate on Dask at 1e8"). glibc's defaults keep the
+            # CPU (bench/README.md, "the workers' malloc setting"). glibc's defaults keep the
             # freed memory for the next draw; a task holds a few hundred MB at most.
             dask.config.set({f"{PRE_SPAWN_ENVIRON}.MALLOC_TRIM_THRESHOLD_": None}),
             LocalCluster(

@@ -15,6 +15,7 @@ import argparse
 import scipy.special  # noqa: F401
 
 from regpipe.drift import (
+    champion_predictions,
     concept_drift,
     concept_rows,
     data_drift,
@@ -55,22 +56,20 @@ def main() -> None:
     features = [column for column in reference.columns if column != target]
     # exact counts and a sample: memory no longer grows with the training split (docs/scale.md)
     reference = summarised(reference, current, features, **params.reference_sample.model_dump())
-    columns = data_drift(
-        reference,
-        current,
-        features,
-        stats=read_json(args.stats),
-        **drift_settings(params),
-    )
-    X, y, reason = concept_rows(current, features, target)
+    stats = read_json(args.stats)
+    columns = data_drift(reference, current, features, stats=stats, **drift_settings(params))
+    numeric = [name for name in features if stats.get(name, {}).get("kind") == "numeric"]
+    X, y, reason = concept_rows(current, features, target, numeric)
+    if not reason:
+        card = read_report(ModelCard, args.model_card)
+        model = load_safe_model(args.champion, sha256=card.skops_sha256)
+        predictions, reason = champion_predictions(model, X)
     if reason:
         concept = ConceptDrift(drift=None, reason=reason)
     else:
-        card = read_report(ModelCard, args.model_card)
-        model = load_safe_model(args.champion, sha256=card.skops_sha256)
         concept = concept_drift(
             y,
-            model.predict(X),
+            predictions,
             test_rmse=card.test_metrics.rmse,
             **params.concept.model_dump(),
         )

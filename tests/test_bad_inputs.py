@@ -59,6 +59,22 @@ def params_file(content: bytes, section: str = "prepare") -> Callable[[Path], ob
     return trigger
 
 
+def damaged_parquet(tmp_path: Path) -> Path:
+    """A Parquet file cut short, as a failed copy leaves it: no footer."""
+    path = tmp_path / "train.parquet"
+    load_diabetes_frame().to_parquet(path)
+    path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def parquet_folder(tmp_path: Path) -> Path:
+    """A partitioned dataset's folder named like the one file expected."""
+    path = tmp_path / "train.parquet"
+    path.mkdir()
+    load_diabetes_frame().to_parquet(path / "part.0.parquet")
+    return path
+
+
 def data_file(name: str, content: bytes | None) -> Callable[[Path], object]:
     """``content`` as the user's CSV ``name``, read and written as generate does and checked as
     prepare does (every check set to ``fail``)."""
@@ -264,6 +280,17 @@ CASES: list[tuple[str, str, Callable[[Path], object], str]] = [
      "raw.txt: unsupported table format '.txt'; use .csv or .parquet"),
     ("data file", "file not found", data_file("../elsewhere/raw.csv", None),
      "raw.csv: file not found (generate.csv.path)"),
+    ("data file", "a damaged Parquet file (cut short: no footer)",
+     lambda tmp_path: read_table(damaged_parquet(tmp_path)),
+     "train.parquet: cannot read it as Parquet: Could not open Parquet input source"),
+    ("data file", "a folder where a file is expected (a Dask output)",
+     lambda tmp_path: read_table(parquet_folder(tmp_path)),
+     "train.parquet: a folder, not a file"),
+    ("data file", "a one-row test split under `generate.current.shift_sd`",
+     lambda tmp_path: make_current_batch(
+         load_diabetes_frame().iloc[:1], n_samples=5, shift_sd={"bmi": 1.0}, random_state=0
+     ),
+     "generate.current.shift_sd.bmi: one number only, no spread"),
     ("data file", "empty file", data_file("raw.csv", b""),
      "raw.csv: the file is empty; expected a header line and data rows"),
     ("data file", "header only", data_file("raw.csv", b"age,bmi,target\n"),

@@ -15,6 +15,7 @@ import pytest
 from regpipe.current import make_current_batch
 from regpipe.drift import (
     binned,
+    champion_predictions,
     clean,
     concept_drift,
     concept_rows,
@@ -494,3 +495,36 @@ def test_request_log_as_current_batch_and_fail_on_drift(repo_copy: Path) -> None
     report = read_report(DriftReport, repo_copy / "metrics/drift.json")
     assert report.n_current == 300 and "bmi" in report.dataset.drifted_columns
     assert report.concept.reason == "the current batch has no 'target' column"
+
+
+def test_concept_rows_leave_out_text_and_infinite_numbers() -> None:
+    """scikit-learn's diabetes table as a batch of your own, with text, +-inf and 1e308 in
+    numeric features: the champion (this project's ridge pipeline fitted on it) is measured on
+    the rows that hold finite numbers, as numpy selects them; it refused the whole batch with
+    a traceback, which lost the data drift report. 1e308 overflows once scaled (the features'
+    sd is 0.05): the champion cannot score it, and that is the reason given."""
+    from regpipe.data import load_diabetes_frame
+    from regpipe.models import make_pipeline
+
+    diabetes = load_diabetes_frame()
+    features = [column for column in diabetes.columns if column != "target"]
+    model = make_pipeline("ridge", alpha=1.0).fit(diabetes[features], diabetes["target"])
+    batch = diabetes.astype({"bmi": object, "target": object})
+    batch.loc[3, "bmi"] = "n/a"
+    batch.loc[5, "s5"] = -np.inf
+    batch.loc[8, "target"] = "high"
+    X, y, reason = concept_rows(batch, features, "target", numeric=features)
+    assert reason is None
+    kept = np.setdiff1d(np.arange(len(batch)), [3, 5, 8])
+    assert X.index.tolist() == kept.tolist()
+    np.testing.assert_array_equal(y, diabetes["target"].to_numpy(float)[kept])
+    predictions, reason = champion_predictions(model, X)
+    assert reason is None
+    np.testing.assert_array_equal(predictions, model.predict(diabetes.loc[kept, features]))
+    X.iloc[0, 0] = 1e308
+    predictions, reason = champion_predictions(model, X)
+    assert predictions is None
+    assert reason == (
+        "the champion cannot score the batch: Input X contains infinity or a value too large "
+        "for dtype('float64')."
+    )

@@ -20,7 +20,7 @@ pass in chunks, a seeded sample for the distances),
 """
 
 from regpipe.drift.batch import read_current, read_request_log
-from regpipe.drift.concept import concept_drift, concept_rows
+from regpipe.drift.concept import champion_predictions, concept_drift, concept_rows
 from regpipe.drift.reference import summarised
 from regpipe.drift.report import distribution_table, drift_report, summary
 from regpipe.drift.statistics import (
@@ -36,6 +36,7 @@ from regpipe.drift.verdicts import column_drift, data_drift, dataset_verdict, dr
 
 __all__ = [
     "binned",
+    "champion_predictions",
     "clean",
     "column_drift",
     "concept_drift",

@@ -1,6 +1,7 @@
 """Concept drift: the champion's error on the current batch against its test error."""
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -10,20 +11,46 @@ from regpipe.reports import ConceptDrift
 MAX_BOOTSTRAP_ROWS = 100_000
 
 
+def _finite_numbers(values: pd.Series) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return numbers.where(np.isfinite(numbers))
+
+
 def concept_rows(
-    current: pd.DataFrame, features: list[str], target: str
+    current: pd.DataFrame, features: list[str], target: str, numeric: Iterable[str] = ()
 ) -> tuple[pd.DataFrame | None, np.ndarray | None, str | None]:
-    """The rows concept drift is measured on (target and every feature present), or why none."""
+    """The rows concept drift is measured on (target and every feature present), or why none.
+
+    The ``numeric`` features (those the model reads as numbers: the training statistics'
+    numeric kind) must hold finite numbers: a batch with text or +-inf in such a column (a
+    CSV of your own; data drift reports them as out of range) is measured on its other rows,
+    where the champion would refuse the whole batch.
+    """
     if target not in current.columns:
         return None, None, f"the current batch has no {target!r} column"
     absent = [column for column in features if column not in current.columns]
     if absent:
         return None, None, f"feature(s) {absent} absent from the current batch"
-    y = pd.to_numeric(current[target], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    complete = current[features].notna().all(axis=1).to_numpy() & np.isfinite(y)
+    X = current[features].copy()
+    for column in set(numeric) & set(features):
+        X[column] = _finite_numbers(X[column])
+    y = _finite_numbers(current[target]).to_numpy(dtype=float, na_value=np.nan)
+    complete = X.notna().all(axis=1).to_numpy() & np.isfinite(y)
     if not complete.any():
         return None, None, "no row has the target and every feature"
-    return current.loc[complete, features], y[complete], None
+    return X.loc[complete], y[complete], None
+
+
+def champion_predictions(model: object, X: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+    """The champion's predictions on ``X``, or why it could not make them: scikit-learn refuses
+    a whole batch whose scaled values overflow (a feature near 1e308), named instead of a
+    traceback that would lose the data drift report."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # the overflow is the reason below
+            return model.predict(X), None
+    except ValueError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "ValueError"
+        return None, f"the champion cannot score the batch: {reason}"
 
 
 def concept_drift(
