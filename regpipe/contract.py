@@ -740,18 +740,37 @@ def training_statistics(
             continue
         quantiles = values.quantile(list(QUANTILES))
         low, high = float(values.min()), float(values.max())
-        counts, edges = np.histogram(values.dropna(), bins=HISTOGRAM_BINS, range=(low, high))
+        present = values.to_numpy()[values.notna().to_numpy()]  # one copy (dropna made ~3)
+        counts, edges = np.histogram(present, bins=HISTOGRAM_BINS, range=(low, high))
+        del present
         stats[column] = {
             "kind": kind,
             "count": int(values.count()),
             "missing": int(values.isna().sum()),
             "mean": float(values.mean()),
-            # without missing values pandas' skipna=False gives the same float without
-            # copying the column first (one copy of it at a time, not two)
-            "std": float(values.std(skipna=bool(values.isna().any()))),
+            "std": _std(values),
             "min": low,
             "max": high,
             **{f"q{round(q * 100):02d}": float(quantiles[q]) for q in QUANTILES},
             "histogram": {"edges": edges.tolist(), "counts": counts.tolist()},
         }
     return stats
+
+
+def _std(values: pd.Series) -> float:
+    """``values.std()`` as pandas computes it (two passes, the missing values as 0, ddof 1),
+    holding one copy of a float column instead of two (its masked copy and the squares)."""
+    if values.dtype != np.float64:
+        return float(values.std())
+    numbers = values.to_numpy()
+    missing = np.isnan(numbers)
+    count = np.float64(missing.size - missing.sum())
+    if count <= 1:
+        return float("nan")
+    work = numbers.copy()
+    np.putmask(work, missing, 0)
+    mean = work.sum(dtype=np.float64) / count
+    np.subtract(mean, work, out=work)
+    np.square(work, out=work)
+    np.putmask(work, missing, 0)
+    return float(np.sqrt(work.sum(dtype=np.float64) / (count - np.float64(1))))

@@ -68,17 +68,22 @@ class Table:
         kind = pq.read_schema(self.source).field(name).type
         numbers = pa.types.is_floating(kind) or pa.types.is_integer(kind)
         if self._n_rows and (numbers or pa.types.is_boolean(kind)):
-            return self._numbers(name)
+            column = self._numbers(name)
+            if column is not None:
+                return column
         # Arrow's buffers released as pandas takes them
         column = pq.read_table(self.source, columns=[name])
         return column.to_pandas(split_blocks=True, self_destruct=True)[name]
 
-    def _numbers(self, name: str) -> pd.Series:
+    def _numbers(self, name: str) -> pd.Series | None:
         """A column of numbers or booleans read a chunk at a time into one array, with the
         dtype pandas gives the whole column: that array is the one copy in memory (the
-        whole column read at once held about four, Arrow's and pandas', at its peak)."""
+        whole column read at once held about four, Arrow's and pandas', at its peak). None
+        where that dtype is not NumPy's (a nullable Int64 or boolean ``to_parquet`` stored)."""
         values, start = None, 0
         for chunk in read_parquet_chunks(self.source, self.chunk_rows, [name]):
+            if not isinstance(chunk[name].dtype, np.dtype):
+                return None
             piece = chunk[name].to_numpy()
             if values is None:
                 values = np.empty(self._n_rows, dtype=piece.dtype)

@@ -289,8 +289,8 @@ def test_repeated_values_in_blocks_are_numpys(block: int) -> None:
     assert len(repeated_values(np.sort(hashes[:1]), block=block)) == 0
 
 
-@pytest.mark.parametrize("missing", [0.0, 0.1])
-@pytest.mark.parametrize("n_rows", [1, 2, 601, 100_001])
+@pytest.mark.parametrize("missing", [0.0, 0.1, 0.9])
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 601, 100_001])
 def test_training_std_and_median_are_pandas_own(missing: float, n_rows: int) -> None:
     # prepare computes them holding fewer copies of the column: the floats must not move
     rng = np.random.default_rng(n_rows)

@@ -245,7 +245,18 @@ def test_a_whole_column_is_the_column_pandas_reads(tmp_path: Path) -> None:
     }
     path = tmp_path / "table.parquet"
     pq.write_table(pa.table(columns), path, row_group_size=300)
-    expected = pq.read_table(path).to_pandas()
-    table = Table(path, chunk_rows=200)
-    for name in columns:
-        pd.testing.assert_series_equal(table[name], expected[name], check_exact=True)
+    # pandas' nullable dtypes, which to_parquet stores in the file's pandas metadata
+    nullable = pd.DataFrame(
+        {
+            "Int64": pd.array(np.where(gaps, None, integers), dtype="Int64"),
+            "boolean": pd.array(np.where(gaps, None, flags), dtype="boolean"),
+            "floats": floats,
+        }
+    )
+    nullable_path = tmp_path / "nullable.parquet"
+    nullable.to_parquet(nullable_path, row_group_size=300)
+    for source, names in ((path, columns), (nullable_path, nullable.columns)):
+        expected = pq.read_table(source).to_pandas()
+        table = Table(source, chunk_rows=200)
+        for name in names:
+            pd.testing.assert_series_equal(table[name], expected[name], check_exact=True)
