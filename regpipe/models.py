@@ -95,7 +95,7 @@ def parquet_rows(
 ) -> Rows:
     """A Parquet table as chunks of (``encode``d features, target), read batch by batch; with
     a dask.distributed ``client`` (regpipe.engine), its passes run on that cluster."""
-    to_arrays = partial(frame_arrays, target=target, encode=encode)
+    to_arrays = partial(frame_arrays, target=target, encode=encode, source=path)
     n_rows = parquet_num_rows(path)
     rows = Rows.from_frames(
         n_rows, lambda: read_parquet_chunks(path, chunk_rows), to_arrays, chunk_rows
@@ -108,11 +108,27 @@ def parquet_rows(
 
 
 def frame_arrays(
-    chunk: pd.DataFrame, *, target: str, encode: Callable[[pd.DataFrame], np.ndarray]
+    chunk: pd.DataFrame,
+    *,
+    target: str,
+    encode: Callable[[pd.DataFrame], np.ndarray],
+    source: str = "the table",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk of the table as (encoded features, target), float64."""
+    """A chunk of the table as (encoded features, target), float64.
+
+    A missing or infinite number would turn every sum of the statistics into NaN (numpy's eigh
+    then fails with "Eigenvalues did not converge"); scikit-learn's fit refuses it too, so it
+    is named here, with its column and ``source`` (the file)."""
     X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
-    return X, chunk[target].to_numpy(dtype=np.float64)
+    y = chunk[target].to_numpy(dtype=np.float64)
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        numbers = chunk.select_dtypes("number")
+        column = next(name for name in numbers if not np.isfinite(numbers[name]).all())
+        raise UserError(
+            f"{source}: column '{column}' holds a missing or infinite value; train and evaluate "
+            f"need finite numbers (prepare.on_violation: fix drops or imputes them)"
+        )
+    return X, y
 
 
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:

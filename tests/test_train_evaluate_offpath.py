@@ -14,6 +14,7 @@ from sklearn.model_selection import KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from regpipe.errors import UserError
 from regpipe.io import read_parquet_chunks
 from regpipe.models import fit_encoder, fit_rows, make_encoder, parquet_rows
 
@@ -72,3 +73,21 @@ def test_lasso_cv_curve_with_perfectly_collinear_columns_is_sklearns(tmp_path: P
         expected.append(-scores["test_score"])
     np.testing.assert_allclose(result.search.test_rmse, np.array(expected).T, rtol=1e-8)
     assert result.alpha == pytest.approx(alphas[int(np.argmin(np.mean(expected, axis=1)))])
+
+
+@pytest.mark.parametrize("column", ["bill_depth_mm", TARGET])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_missing_or_infinite_number_is_named_not_a_linalg_traceback(
+    column: str, value: float, tmp_path: Path
+) -> None:
+    """A split that reaches train or evaluate with a NaN (a contract allowing missing values,
+    a file written by hand) once failed in numpy's eigh ("Eigenvalues did not converge") or
+    gave NaN metrics; scikit-learn's fit refuses such input too."""
+    frame = penguins().iloc[:100].reset_index(drop=True)
+    frame.loc[45, column] = value  # in the seventh chunk of 7 rows
+    encoder, rows = chunked_rows(frame, tmp_path, 7)
+    with pytest.raises(UserError) as error:
+        fit_rows("ridge", encoder, rows, alphas=np.logspace(-3, 3, 5), cv=KFold(5))
+    message = str(error.value)
+    assert "\n" not in message
+    assert str(tmp_path / "train.parquet") in message and f"'{column}'" in message
