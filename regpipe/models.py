@@ -74,13 +74,16 @@ def fit_encoder(frames: Callable[[list[str] | None], Iterator[pd.DataFrame]]) ->
     if not categorical:
         return make_encoder().fit(first.iloc[:1])
     levels: dict[str, set] = {column: set() for column in categorical}
+    missing = set()  # columns with a missing value: OneHotEncoder makes it a level (the last)
     for chunk in frames(categorical):
         for column in categorical:
             levels[column].update(chunk[column].dropna().unique())
-    n_rows = max(len(values) for values in levels.values())
+            if chunk[column].isna().any():
+                missing.add(column)
+    n_rows = max(len(values) + (column in missing) for column, values in levels.items())
     sample = first.iloc[[0] * n_rows].reset_index(drop=True)
     for column, values in levels.items():
-        ordered = sorted(values)
+        ordered = sorted(values) + ([None] if column in missing else [])
         cycled = [ordered[i % len(ordered)] for i in range(n_rows)]
         sample[column] = pd.Series(cycled, dtype=first[column].dtype)
     return make_encoder().fit(sample)

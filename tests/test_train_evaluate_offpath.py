@@ -16,7 +16,14 @@ from sklearn.preprocessing import StandardScaler
 
 from regpipe.errors import UserError
 from regpipe.io import read_parquet_chunks
-from regpipe.models import fit_encoder, fit_rows, make_encoder, parquet_rows
+from regpipe.models import (
+    feature_names,
+    fit_encoder,
+    fit_rows,
+    make_encoder,
+    make_pipeline,
+    parquet_rows,
+)
 
 TARGET = "body_mass_g"
 
@@ -91,3 +98,21 @@ def test_a_missing_or_infinite_number_is_named_not_a_linalg_traceback(
     message = str(error.value)
     assert "\n" not in message
     assert str(tmp_path / "train.parquet") in message and f"'{column}'" in message
+
+
+def test_a_missing_level_in_a_later_chunk_is_encoded_as_sklearn_encodes_it(
+    tmp_path: Path,
+) -> None:
+    """A text column with a missing value (a contract's max_missing lets a few through):
+    scikit-learn's OneHotEncoder fitted on the whole split learns the missing value as a level
+    of its own (an indicator column); the encoder learnt chunk by chunk must do the same, or
+    the deployed model is not the Pipeline fit on the split."""
+    frame = penguins().iloc[:120].reset_index(drop=True)
+    frame.loc[50, "island"] = None  # in the eighth chunk of 7 rows
+    encoder, rows = chunked_rows(frame, tmp_path, 7)
+    result = fit_rows("ridge", encoder, rows, alphas=np.array([1.0]), cv=KFold(5))
+    X, y = pd.read_parquet(tmp_path / "train.parquet").drop(columns=TARGET), frame[TARGET]
+    expected = make_pipeline("ridge", alpha=1.0).fit(X, y)
+    assert feature_names(result.model) == feature_names(expected)
+    np.testing.assert_allclose(result.model[-1].coef_, expected[-1].coef_, rtol=1e-8)
+    np.testing.assert_allclose(result.model.predict(X), expected.predict(X), rtol=1e-10)
