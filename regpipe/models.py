@@ -310,6 +310,18 @@ def grid_edge(result: TrainResult) -> str | None:
     )
 
 
+def unconverged(result: TrainResult) -> str | None:
+    """A warning when LASSO's final fit stopped at ``max_iter`` sweeps before converging (its
+    coefficients are not the LASSO's yet), as scikit-learn's ConvergenceWarning; else None."""
+    estimator = result.model.named_steps["model"]
+    if not isinstance(estimator, Lasso) or estimator.n_iter_ < estimator.max_iter:
+        return None
+    return (
+        f"the LASSO fit stopped at estimator.max_iter={estimator.max_iter} coordinate-descent "
+        f"sweeps before converging; raise estimator.max_iter"
+    )
+
+
 def train_report(result: TrainResult) -> TrainMetrics:
     """The scalars and coefficients of metrics/train_<name>.json (curves go to plots)."""
     coef = coefficients(result.model)

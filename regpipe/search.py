@@ -371,7 +371,11 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
     LARS needs a full-rank Gram matrix: on a singular one (a column that is a multiple or a sum
     of others) it drops regressors and its path goes astray (on palmerpenguins with a doubled
     column, a fold RMSE of 1e9 where the refit scores 290). Such groups take
-    :func:`lasso_refit`, scikit-learn's coordinate descent, at every alpha instead.
+    :func:`lasso_refit`, scikit-learn's coordinate descent, at every alpha instead, warm-started
+    down the grid as ``lasso_path`` (LassoCV) does. With collinear columns the predictions are
+    unique, so the CV curve is GridSearchCV's (tests/test_train_evaluate_offpath.py); with fewer
+    training rows than columns the LASSO is not unique off the training rows, and the curve is
+    the warm-started path's, as LassoCV's is, not that of refits from zero.
     """
     coefs = np.empty((len(problem.n), len(alphas), problem.H.shape[1]))
     singular = effective_rank(problem) < problem.H.shape[1]
