@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import Lasso
 from sklearn.model_selection import KFold, cross_validate
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from regpipe.errors import UserError
+from regpipe.evaluation import BASELINE, design, refit_metrics
 from regpipe.io import read_parquet_chunks
 from regpipe.models import (
     feature_names,
@@ -26,6 +28,7 @@ from regpipe.models import (
     parquet_rows,
     unconverged,
 )
+from regpipe.search import Rows
 
 TARGET = "body_mass_g"
 
@@ -135,3 +138,19 @@ def test_a_lasso_fit_stopped_at_max_iter_is_reported(tmp_path: Path) -> None:
     expected = Pipeline([("encoder", make_encoder()), ("scaler", StandardScaler()), ("m", exact)])
     expected.fit(X, y)
     np.testing.assert_allclose(converged.model[-1].coef_, expected[-1].coef_, rtol=1e-8)
+
+
+def test_cv_r2_of_a_fold_with_a_constant_target_is_cross_validates(tmp_path: Path) -> None:
+    """A validation fold whose target is constant (ties: a file sorted by the target, Credit's
+    90 zero balances): r2_score's force_finite scores it 0 (1 when predicted exactly), so
+    cross_validate's mean stays finite; evaluate's CV R² once came out -inf."""
+    frame = penguins().iloc[:100].reset_index(drop=True)
+    frame.loc[:19, TARGET] = 4000.0  # the whole first fold of KFold(5)
+    encoder, rows = chunked_rows(frame, tmp_path, 7)
+    models = {"ridge": fit_rows("ridge", encoder, rows, alphas=np.array([1.0]), cv=KFold(5)).model}
+    X, y = frame.drop(columns=TARGET), frame[TARGET]
+    train = Rows.from_arrays(design(models, X), y.to_numpy(float), 7)
+    cv = refit_metrics(models, train, train, cv=KFold(5), n_bootstrap=2, random_state=0)["cv"]
+    for name, oracle in [("ridge", models["ridge"]), (BASELINE, DummyRegressor())]:
+        expected = cross_validate(oracle, X, y, cv=KFold(5), scoring="r2")["test_score"].mean()
+        assert cv[name]["r2"] == pytest.approx(expected, rel=1e-8), name
