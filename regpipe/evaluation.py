@@ -243,10 +243,14 @@ def cv_metrics(
     )
     n = stats.n[:, None]
     total = (stats.yty - stats.y_sum**2 / stats.n)[:, None]
+    # A fold whose target is constant (total 0 but for rounding) scores as r2_score's
+    # force_finite does: 1 when predicted exactly, else 0.
+    constant = total <= 8 * np.finfo(float).eps * stats.yty[:, None]
     names = [*models, BASELINE]
     r2_defined = bool((stats.n >= 2).all())  # a 1-row fold's total sum of squares is 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        rmse, mae, r2 = np.sqrt(sse / n), absolute / n, 1.0 - sse / total
+        rmse, mae = np.sqrt(sse / n), absolute / n
+        r2 = np.where(constant, np.where(sse == 0, 1.0, 0.0), 1.0 - sse / total)
     return {
         name: {
             "rmse": float(rmse[:, m].mean()),

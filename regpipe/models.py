@@ -74,13 +74,16 @@ def fit_encoder(frames: Callable[[list[str] | None], Iterator[pd.DataFrame]]) ->
     if not categorical:
         return make_encoder().fit(first.iloc[:1])
     levels: dict[str, set] = {column: set() for column in categorical}
+    missing = set()  # columns with a missing value: OneHotEncoder makes it a level (the last)
     for chunk in frames(categorical):
         for column in categorical:
             levels[column].update(chunk[column].dropna().unique())
-    n_rows = max(len(values) for values in levels.values())
+            if chunk[column].isna().any():
+                missing.add(column)
+    n_rows = max(len(values) + (column in missing) for column, values in levels.items())
     sample = first.iloc[[0] * n_rows].reset_index(drop=True)
     for column, values in levels.items():
-        ordered = sorted(values)
+        ordered = sorted(values) + ([None] if column in missing else [])
         cycled = [ordered[i % len(ordered)] for i in range(n_rows)]
         sample[column] = pd.Series(cycled, dtype=first[column].dtype)
     return make_encoder().fit(sample)
@@ -95,7 +98,7 @@ def parquet_rows(
 ) -> Rows:
     """A Parquet table as chunks of (``encode``d features, target), read batch by batch; with
     a dask.distributed ``client`` (regpipe.engine), its passes run on that cluster."""
-    to_arrays = partial(frame_arrays, target=target, encode=encode)
+    to_arrays = partial(frame_arrays, target=target, encode=encode, source=path)
     n_rows = parquet_num_rows(path)
     rows = Rows.from_frames(
         n_rows, lambda: read_parquet_chunks(path, chunk_rows), to_arrays, chunk_rows
@@ -108,11 +111,27 @@ def parquet_rows(
 
 
 def frame_arrays(
-    chunk: pd.DataFrame, *, target: str, encode: Callable[[pd.DataFrame], np.ndarray]
+    chunk: pd.DataFrame,
+    *,
+    target: str,
+    encode: Callable[[pd.DataFrame], np.ndarray],
+    source: str = "the table",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk of the table as (encoded features, target), float64."""
+    """A chunk of the table as (encoded features, target), float64.
+
+    A missing or infinite number would turn every sum of the statistics into NaN (numpy's eigh
+    then fails with "Eigenvalues did not converge"); scikit-learn's fit refuses it too, so it
+    is named here, with its column and ``source`` (the file)."""
     X = np.asarray(encode(chunk.drop(columns=target)), dtype=np.float64)
-    return X, chunk[target].to_numpy(dtype=np.float64)
+    y = chunk[target].to_numpy(dtype=np.float64)
+    if not (np.isfinite(X).all() and np.isfinite(y).all()):
+        numbers = chunk.select_dtypes("number")
+        column = next(name for name in numbers if not np.isfinite(numbers[name]).all())
+        raise UserError(
+            f"{source}: column '{column}' holds a missing or infinite value; train and evaluate "
+            f"need finite numbers (prepare.on_violation: fix drops or imputes them)"
+        )
+    return X, y
 
 
 def make_pipeline(name: str, **estimator_params: object) -> Pipeline:
@@ -288,6 +307,18 @@ def grid_edge(result: TrainResult) -> str | None:
     return (
         f"alpha {result.alpha:.6g} is the {side} value of the grid: the best alpha may lie "
         f"beyond it; widen the grid (alpha_grid.{key})"
+    )
+
+
+def unconverged(result: TrainResult) -> str | None:
+    """A warning when LASSO's final fit stopped at ``max_iter`` sweeps before converging (its
+    coefficients are not the LASSO's yet), as scikit-learn's ConvergenceWarning; else None."""
+    estimator = result.model.named_steps["model"]
+    if not isinstance(estimator, Lasso) or estimator.n_iter_ < estimator.max_iter:
+        return None
+    return (
+        f"the LASSO fit stopped at estimator.max_iter={estimator.max_iter} coordinate-descent "
+        f"sweeps before converging; raise estimator.max_iter"
     )
 
 

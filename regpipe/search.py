@@ -34,7 +34,7 @@ the solver tolerance with the same zero pattern.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from typing import Literal
 
@@ -320,6 +320,9 @@ class Standardised:
     yy: np.ndarray
 
 
+STANDARDISED_FIELDS = [item.name for item in fields(Standardised)]
+
+
 def standardise(stats: SufficientStatistics) -> Standardised:
     """StandardScaler fitted on each group, exactly: population variance, constant columns unscaled.
 
@@ -364,9 +367,25 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
     solution path from the Gram matrix and ``Xᵀy`` alone. The path is piecewise linear in alpha
     between its knots, so interpolating it at the grid's alphas is exact, not an approximation;
     above the largest knot every coefficient is zero.
+
+    LARS needs a full-rank Gram matrix: on a singular one (a column that is a multiple or a sum
+    of others) it drops regressors and its path goes astray (on palmerpenguins with a doubled
+    column, a fold RMSE of 1e9 where the refit scores 290). Such groups take
+    :func:`lasso_refit`, scikit-learn's coordinate descent, at every alpha instead, warm-started
+    down the grid as ``lasso_path`` (LassoCV) does. With collinear columns the predictions are
+    unique, so the CV curve is GridSearchCV's (tests/test_train_evaluate_offpath.py); with fewer
+    training rows than columns the LASSO is not unique off the training rows, and the curve is
+    the warm-started path's, as LassoCV's is, not that of refits from zero.
     """
     coefs = np.empty((len(problem.n), len(alphas), problem.H.shape[1]))
-    for group in range(len(problem.n)):
+    singular = effective_rank(problem) < problem.H.shape[1]
+    if singular.any():
+        some = Standardised(*(getattr(problem, name)[singular] for name in STANDARDISED_FIELDS))
+        w = None  # warm-started from the next larger alpha, as lasso_path does
+        for index in np.argsort(alphas)[::-1]:
+            w = lasso_refit(some, float(alphas[index]), start=w)[0]
+            coefs[singular, index] = w
+    for group in np.flatnonzero(~singular):
         # Our arrays are well-formed: skip sklearn's per-call argument checks (a third of the
         # time on a 10 x 10 Gram matrix).
         with config_context(skip_parameter_validation=True):
@@ -386,7 +405,12 @@ def lasso_coefficients(problem: Standardised, alphas: np.ndarray) -> np.ndarray:
 
 
 def lasso_refit(
-    problem: Standardised, alpha: float, *, tol: float = 1e-13, max_sweeps: int = 100_000
+    problem: Standardised,
+    alpha: float,
+    *,
+    tol: float = 1e-13,
+    max_sweeps: int = 100_000,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """LASSO coefficients (standardised scale) of every group at one alpha, shape (groups, p),
     and the number of coordinate-descent sweeps made.
@@ -396,9 +420,10 @@ def lasso_refit(
     than ``tol`` of the largest. LARS (:func:`lasso_coefficients`) goes astray when regressors
     are collinear, as a one-hot encoded column set is with the intercept: there the
     coefficients are not unique, nor the predictions for a level unseen in training, and
-    following scikit-learn's own iteration reaches the solution its refit would.
+    following scikit-learn's own iteration reaches the solution its refit would. ``start``
+    (groups, p) replaces the zero start (a warm start along a path).
     """
-    w = np.zeros_like(problem.q)
+    w = np.zeros_like(problem.q) if start is None else start.copy()
     H, q, penalty = problem.H, problem.q, problem.n * alpha
     diagonal = np.diagonal(H, axis1=1, axis2=2)
     safe = np.where(diagonal > 0, diagonal, 1.0)

@@ -31,6 +31,7 @@ from regpipe.models import (
     make_folds,
     parquet_rows,
     train_report,
+    unconverged,
     validation_curve,
 )
 from regpipe.params import load_params
@@ -79,6 +80,9 @@ def main() -> None:
             f"{args.section}: warning: {edge.replace('alpha_grid', args.section + '.alpha_grid')}",
             file=sys.stderr,
         )
+    if stopped := unconverged(result):
+        stopped = stopped.replace("estimator.", f"{args.section}.estimator.")
+        print(f"{args.section}: warning: {stopped}", file=sys.stderr)
     save_model(result.model, args.out_model)
     write_report(train_report(result), args.out_metrics)
     if args.out_curve:

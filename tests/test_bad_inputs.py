@@ -25,7 +25,7 @@ from regpipe.io import (
     save_model,
     write_table_chunks,
 )
-from regpipe.models import make_folds
+from regpipe.models import make_folds, parquet_rows
 from regpipe.params import load_params
 from tests.helpers import DROP, PARAMS, ROOT, edit_params
 
@@ -73,6 +73,15 @@ def parquet_folder(tmp_path: Path) -> Path:
     path.mkdir()
     load_diabetes_frame().to_parquet(path / "part.0.parquet")
     return path
+
+
+def split_with_missing_number(tmp_path: Path) -> object:
+    """A prepared training split with a NaN in a feature, read as train and evaluate read it."""
+    path = tmp_path / "train.parquet"
+    frame = load_diabetes_frame()
+    frame.loc[300, "bmi"] = float("nan")
+    frame.to_parquet(path)
+    return list(parquet_rows(str(path), "target", lambda x: x.to_numpy(), chunk_rows=100).read())
 
 
 def data_file(name: str, content: bytes | None) -> Callable[[Path], object]:
@@ -283,6 +292,9 @@ CASES: list[tuple[str, str, Callable[[Path], object], str]] = [
     ("data file", "a damaged Parquet file (cut short: no footer)",
      lambda tmp_path: read_table(damaged_parquet(tmp_path)),
      "train.parquet: cannot read it as Parquet: Could not open Parquet input source"),
+    ("data file", "a missing number in a split that train or evaluate reads",
+     split_with_missing_number,
+     "train.parquet: column 'bmi' holds a missing or infinite value"),
     ("data file", "a folder where a file is expected (a Dask output)",
      lambda tmp_path: read_table(parquet_folder(tmp_path)),
      "train.parquet: a folder, not a file"),
