@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regpipe.errors import UserError
-from regpipe.io import read_parquet_chunks, write_table_chunks
+from regpipe.io import existing_file, parquet_errors, read_parquet_chunks, write_table_chunks
 from regpipe.progress import PassLog
 
 
@@ -41,9 +40,7 @@ class Table:
         else:
             import pyarrow.parquet as pq
 
-            if not Path(source).is_file():
-                raise UserError(f"{source}: file not found")
-            with pq.ParquetFile(source) as file:
+            with parquet_errors(existing_file(source)), pq.ParquetFile(source) as file:
                 names, self._n_rows = file.schema_arrow.names, file.metadata.num_rows
         self.columns = pd.Index(names if columns is None else columns)
 

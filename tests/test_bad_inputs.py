@@ -27,6 +27,7 @@ from regpipe.io import (
 )
 from regpipe.models import make_folds, parquet_rows
 from regpipe.params import load_params
+from regpipe.tables import Table
 from tests.helpers import DROP, PARAMS, ROOT, edit_params
 
 # The contract the bad data files are checked against: two numeric features and the target,
@@ -292,6 +293,9 @@ CASES: list[tuple[str, str, Callable[[Path], object], str]] = [
     ("data file", "a damaged Parquet file (cut short: no footer)",
      lambda tmp_path: read_table(damaged_parquet(tmp_path)),
      "train.parquet: cannot read it as Parquet: Could not open Parquet input source"),
+    ("data file", "a damaged raw Parquet file that prepare reads (cut short)",
+     lambda tmp_path: Table(damaged_parquet(tmp_path), 100),
+     "train.parquet: cannot read it as Parquet: Parquet magic bytes not found"),
     ("data file", "a missing number in a split that train or evaluate reads",
      split_with_missing_number,
      "train.parquet: column 'bmi' holds a missing or infinite value"),
